@@ -1,0 +1,1 @@
+"""Deep Compression front end: pruning, weight sharing, encoding, Huffman coding, packing."""

@@ -1,0 +1,420 @@
+"""Per-PE memory images: the contents of every on-chip memory for a packed network.
+
+Several layers share each PE's memories. Layer `l` owns, in every PE:
+- Spmat words `spmat_base[pe] ..`, starting on a word boundary; its pointers are
+  absolute entry addresses (`word * entries_per_word + slot`) into that PE's Spmat.
+- pointer addresses `ptr_base .. ptr_base + cols` (`ptr_base` even, the same in every
+  PE), so that `p[j]` and `p[j+1]` always sit in different banks: even addresses in the
+  even bank at `addr // 2`, odd ones in the odd bank at `addr // 2`.
+- bias entries `bias_base .. bias_base + local_rows` (the same base in every PE).
+- codebook row `l` (the codebook is the same for every PE).
+- descriptor `l` of the layer table.
+
+The on-disk form (`$readmemh` hex files + manifest.json) is documented in
+docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
+
+from .encode import PEColumns, encode_layer, local_rows
+from .fixedpoint import quantize_bias, quantize_codebook
+from .model import CompressedLayer
+
+IMAGES_FORMAT = "eie-images"
+IMAGES_VERSION = 1
+
+
+def descriptor_fields(config: EIEConfig) -> list[tuple[str, int]]:
+    """Layer descriptor word, least significant field first."""
+    dim_bits = max(1, (config.n_pes * config.act_entries).bit_length())
+    return [
+        ("rows", dim_bits),
+        ("cols", dim_bits),
+        ("ptr_base", max(1, (config.ptr_entries - 1).bit_length())),
+        ("bias_base", max(1, (config.bias_entries - 1).bit_length())),
+        ("weight_frac", config.shift_bits),
+        ("relu", 1),
+        ("last", 1),
+    ]
+
+
+@dataclass
+class LayerDescriptor:
+    name: str
+    rows: int
+    cols: int
+    weight_frac: int
+    relu: bool
+    ptr_base: int
+    bias_base: int
+    last: bool
+    spmat_base: list[int] = field(default_factory=list)   # per PE, in words
+    entries: list[int] = field(default_factory=list)      # per PE, fillers included
+    fillers: list[int] = field(default_factory=list)      # per PE
+    codebook_float: list[float] = field(default_factory=list)
+    bias_float: list[float] | None = None
+
+    def word(self, config: EIEConfig) -> int:
+        value, shift = 0, 0
+        for name, width in descriptor_fields(config):
+            value |= int(getattr(self, name)) << shift
+            shift += width
+        return value
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class MemoryImages:
+    config: EIEConfig
+    layers: list[LayerDescriptor]
+    spmat: list[np.ndarray]    # per PE: entry words, whole words (zero padded)
+    ptr: list[np.ndarray]      # per PE: pointer memory by address (both banks interleaved)
+    bias: list[np.ndarray]     # per PE: bias memory, accumulator format
+    codebook: np.ndarray       # (layers, codebook_size) fixed point
+
+    def spmat_words(self, pe: int) -> int:
+        return len(self.spmat[pe]) // self.config.entries_per_word
+
+    def ptr_bank(self, pe: int, odd: bool) -> np.ndarray:
+        return self.ptr[pe][int(odd)::2]
+
+    def layer_pointers(self, pe: int, layer: int) -> np.ndarray:
+        d = self.layers[layer]
+        return self.ptr[pe][d.ptr_base:d.ptr_base + d.cols + 1]
+
+    def layer_bias(self, pe: int, layer: int) -> np.ndarray:
+        d = self.layers[layer]
+        n = local_rows(d.rows, self.config.n_pes, pe)
+        return self.bias[pe][d.bias_base:d.bias_base + n]
+
+    def equals(self, other: "MemoryImages") -> bool:
+        return (self.config == other.config
+                and [d.word(self.config) for d in self.layers]
+                == [d.word(other.config) for d in other.layers]
+                and all(np.array_equal(a, b) for a, b in zip(self.spmat, other.spmat))
+                and all(np.array_equal(a, b) for a, b in zip(self.ptr, other.ptr))
+                and all(np.array_equal(a, b) for a, b in zip(self.bias, other.bias))
+                and np.array_equal(self.codebook, other.codebook))
+
+
+# ----------------------------------------------------------------------------- packing
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def check_layer_shapes(layers: list[CompressedLayer]) -> None:
+    for prev, nxt in zip(layers, layers[1:]):
+        if prev.rows != nxt.cols:
+            raise EIEError(
+                f"layer shapes do not chain: {prev.name} has {prev.rows} outputs but "
+                f"{nxt.name} takes {nxt.cols} inputs (weights are out x in)")
+
+
+class _Capacity:
+    """Running use of one PE memory kind, for errors that say what would fit."""
+
+    def __init__(self, config: EIEConfig):
+        self.config = config
+
+    def check(self, what: str, flag: str, needed: int, capacity: int, layer: str,
+              hint: str) -> None:
+        if needed > capacity:
+            raise EIEError(
+                f"layer {layer} does not fit: it needs {needed:,} {what} per PE (with the "
+                f"layers before it) but the configuration has {capacity:,}. Use {flag} "
+                f"{needed} or more{hint}")
+
+
+def pack_layers(layers: list[CompressedLayer], config: EIEConfig,
+                encoded: list[list[PEColumns]] | None = None) -> MemoryImages:
+    """Encode and place every layer in every PE's memories; errors say what would fit."""
+    if not layers:
+        raise EIEError("the model has no layers")
+    check_layer_shapes(layers)
+    cap = _Capacity(config)
+    n = config.n_pes
+    epw = config.entries_per_word
+    more_pes = f", or spread the work with more PEs (--pes {2 * n})"
+    cap.check("layers", "--max-layers", len(layers), config.max_layers, layers[-1].name, "")
+
+    if encoded is None:
+        encoded = [encode_layer(layer.codes, config) for layer in layers]
+
+    spmat_chunks = [[] for _ in range(n)]
+    spmat_used = [0] * n
+    ptr = [np.zeros(0, dtype=np.int64) for _ in range(n)]
+    descriptors, codebooks = [], []
+    ptr_base = bias_base = 0
+    for index, (layer, pe_columns) in enumerate(zip(layers, encoded)):
+        for dim, what in ((layer.cols, "input"), (layer.rows, "output")):
+            cap.check(f"{what} activations", "--act-entries", _ceil_div(dim, n),
+                      config.act_entries, layer.name, more_pes)
+        ptr_len = layer.cols + 1
+        cap.check("pointer entries", "--ptr-entries", ptr_base + ptr_len, config.ptr_entries,
+                  layer.name, "")
+        rows_per_pe = _ceil_div(layer.rows, n)
+        cap.check("bias entries", "--bias-entries", bias_base + rows_per_pe,
+                  config.bias_entries, layer.name, more_pes)
+
+        codebook = quantize_codebook(layer.codebook, layer.weight_frac, config, layer.name)
+        codebooks.append(codebook)
+        desc = LayerDescriptor(
+            name=layer.name, rows=layer.rows, cols=layer.cols, weight_frac=layer.weight_frac,
+            relu=bool(layer.relu), ptr_base=ptr_base, bias_base=bias_base,
+            last=index == len(layers) - 1,
+            codebook_float=[float(c) for c in layer.codebook],
+            bias_float=None if layer.bias is None else [float(b) for b in layer.bias])
+        for pe, pc in enumerate(pe_columns):
+            words = _ceil_div(len(pc.entries), epw)
+            cap.check("Spmat words", "--spmat-words", spmat_used[pe] + words,
+                      config.spmat_words, layer.name,
+                      f" (PE {pe} is the fullest){more_pes}, or prune to a lower density")
+            base_entry = spmat_used[pe] * epw
+            pointers = base_entry + np.concatenate(([0], np.cumsum(pc.col_counts)))
+            padded = np.zeros(words * epw, dtype=np.uint16)
+            padded[:len(pc.entries)] = pc.entries
+            spmat_chunks[pe].append(padded)
+            ptr[pe] = np.concatenate((ptr[pe], pointers.astype(np.int64),
+                                      np.zeros(ptr_len % 2, dtype=np.int64)))
+            desc.spmat_base.append(spmat_used[pe])
+            desc.entries.append(len(pc.entries))
+            desc.fillers.append(pc.fillers)
+            spmat_used[pe] += words
+        descriptors.append(desc)
+        ptr_base += ptr_len + ptr_len % 2   # keep every layer's p[0] in the even bank
+        bias_base += rows_per_pe
+
+    bias = [np.zeros(bias_base, dtype=np.int64) for _ in range(n)]
+    for layer, desc in zip(layers, descriptors):
+        if layer.bias is None:
+            continue
+        ints = quantize_bias(layer.bias, layer.weight_frac, config, layer.name)
+        for pe in range(n):
+            local = ints[pe::n]
+            bias[pe][desc.bias_base:desc.bias_base + len(local)] = local
+
+    spmat = [np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.uint16)
+             for chunks in spmat_chunks]
+    return MemoryImages(config=config, layers=descriptors, spmat=spmat, ptr=ptr, bias=bias,
+                        codebook=np.array(codebooks, dtype=np.int64))
+
+
+# ----------------------------------------------------------------------------- hex files
+
+def _hex_digits(bits: int) -> int:
+    return _ceil_div(bits, 4)
+
+
+def words_to_hex(words: np.ndarray, bits: int) -> bytes:
+    """Unsigned words (given as LSB-first bit rows or ints < 2**63) to $readmemh lines."""
+    digits = _hex_digits(bits)
+    words = np.asarray(words, dtype=np.uint64)
+    nibbles = (words[:, None] >> (4 * np.arange(digits - 1, -1, -1, dtype=np.uint64))) & 0xF
+    return _nibbles_to_text(nibbles)
+
+
+def _nibbles_to_text(nibbles: np.ndarray) -> bytes:
+    chars = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles.astype(np.intp)]
+    lines = np.concatenate([chars, np.full((len(chars), 1), ord("\n"), np.uint8)], axis=1)
+    return lines.tobytes()
+
+
+def _text_to_nibbles(text: bytes, digits: int, source: str) -> np.ndarray:
+    if not text:
+        return np.zeros((0, digits), dtype=np.uint8)
+    raw = np.frombuffer(text, dtype=np.uint8)
+    if len(raw) % (digits + 1) or raw[digits::digits + 1].tolist().count(ord("\n")) \
+            != len(raw) // (digits + 1):
+        raise EIEError(f"{source}: expected lines of exactly {digits} hex digits; the file is "
+                       f"truncated or corrupt: re-run `eie compress`")
+    table = np.full(256, 255, dtype=np.uint8)
+    for i, c in enumerate(b"0123456789abcdef"):
+        table[c] = i
+        table[ord(chr(c).upper())] = i
+    nibbles = table[raw.reshape(-1, digits + 1)[:, :digits]]
+    if np.any(nibbles == 255):
+        raise EIEError(f"{source}: non-hex characters: the file is corrupt: re-run "
+                       f"`eie compress`")
+    return nibbles
+
+
+def signed_to_hex(values: np.ndarray, bits: int) -> bytes:
+    values = np.asarray(values, dtype=np.int64)
+    return words_to_hex((values & ((1 << bits) - 1)).astype(np.uint64), bits)
+
+
+def hex_to_words(text: bytes, bits: int, source: str) -> np.ndarray:
+    nibbles = _text_to_nibbles(text, _hex_digits(bits), source).astype(np.uint64)
+    weights = np.uint64(1) << (np.uint64(4) * np.arange(nibbles.shape[1] - 1, -1, -1,
+                                                          dtype=np.uint64))
+    return (nibbles * weights).sum(axis=1, dtype=np.uint64)
+
+
+def hex_to_signed(text: bytes, bits: int, source: str) -> np.ndarray:
+    words = hex_to_words(text, bits, source).astype(np.int64)
+    return np.where(words >= (1 << (bits - 1)), words - (1 << bits), words)
+
+
+def spmat_to_hex(entries: np.ndarray, config: EIEConfig) -> bytes:
+    """Entries to Spmat words, entry 0 of a word in its least significant bits."""
+    bits = config.entry_bits
+    width = config.sram_width
+    if len(entries) == 0:
+        return b""
+    per_word = entries.reshape(-1, config.entries_per_word).astype(np.uint32)
+    entry_bits = (per_word[:, :, None] >> np.arange(bits, dtype=np.uint32)) & 1
+    word_bits = entry_bits.reshape(len(per_word), -1)          # LSB first
+    digits = _hex_digits(width)
+    pad = digits * 4 - word_bits.shape[1]
+    word_bits = np.concatenate([word_bits, np.zeros((len(word_bits), pad), np.uint32)], axis=1)
+    nibbles = (word_bits.reshape(len(word_bits), digits, 4)
+               * np.array([1, 2, 4, 8], dtype=np.uint32)).sum(axis=2)
+    return _nibbles_to_text(nibbles[:, ::-1])
+
+
+def hex_to_spmat(text: bytes, config: EIEConfig, source: str) -> np.ndarray:
+    digits = _hex_digits(config.sram_width)
+    if not text:
+        return np.zeros(0, dtype=np.uint16)
+    nibbles = _text_to_nibbles(text, digits, source)[:, ::-1].astype(np.uint32)
+    bits = ((nibbles[:, :, None] >> np.arange(4, dtype=np.uint32)) & 1).reshape(len(nibbles), -1)
+    if np.any(bits[:, config.entries_per_word * config.entry_bits:]):
+        raise EIEError(f"{source}: bits set above the last entry of a word: the file is "
+                       f"corrupt or was written for another --sram-width")
+    used = bits[:, :config.entries_per_word * config.entry_bits]
+    per_entry = used.reshape(len(bits), config.entries_per_word, config.entry_bits)
+    weights = 1 << np.arange(config.entry_bits, dtype=np.uint32)
+    return (per_entry * weights).sum(axis=2).reshape(-1).astype(np.uint16)
+
+
+# ----------------------------------------------------------------------------- on disk
+
+def _pe_dir(pe: int) -> str:
+    return f"pe{pe:03d}"
+
+
+def image_files(images: MemoryImages) -> dict[str, bytes]:
+    """Relative path -> contents of every $readmemh file."""
+    cfg = images.config
+    files = {
+        "codebook.hex": signed_to_hex(images.codebook.reshape(-1), cfg.weight_bits),
+        "layers.hex": words_to_hex_big([d.word(cfg) for d in images.layers],
+                                       sum(w for _, w in descriptor_fields(cfg))),
+    }
+    for pe in range(cfg.n_pes):
+        d = _pe_dir(pe)
+        files[f"{d}/spmat.hex"] = spmat_to_hex(images.spmat[pe], cfg)
+        files[f"{d}/ptr_even.hex"] = words_to_hex(images.ptr_bank(pe, False), cfg.ptr_bits)
+        files[f"{d}/ptr_odd.hex"] = words_to_hex(images.ptr_bank(pe, True), cfg.ptr_bits)
+        files[f"{d}/bias.hex"] = signed_to_hex(images.bias[pe], cfg.acc_bits)
+    return files
+
+
+def words_to_hex_big(words: list[int], bits: int) -> bytes:
+    """Python-int words of any width (the descriptor can be wider than 64 bits)."""
+    digits = _hex_digits(bits)
+    return "".join(f"{w:0{digits}x}\n" for w in words).encode()
+
+
+def write_images(images: MemoryImages, directory) -> Path:
+    """Write images/ and manifest.json into `directory`; returns the manifest path."""
+    directory = Path(directory)
+    files = image_files(images)
+    checksums = {}
+    for rel, data in files.items():
+        path = directory / "images" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        checksums[f"images/{rel}"] = hashlib.sha256(data).hexdigest()
+    manifest = {
+        "format": IMAGES_FORMAT,
+        "version": IMAGES_VERSION,
+        "config": images.config.to_dict(),
+        "descriptor_fields": descriptor_fields(images.config),
+        "layers": [d.to_dict() for d in images.layers],
+        "pes": [{"spmat_words": images.spmat_words(pe),
+                 "ptr_entries": len(images.ptr[pe]),
+                 "bias_entries": len(images.bias[pe])} for pe in range(images.config.n_pes)],
+        "files": checksums,
+    }
+    path = directory / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def read_manifest(directory) -> dict:
+    path = Path(directory) / "manifest.json"
+    if not path.is_file():
+        raise EIEError(f"{directory} holds no manifest.json: point at a directory written "
+                       f"by `eie compress -o DIR`")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EIEError(f"{path} is corrupt ({exc}): re-run `eie compress`") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != IMAGES_FORMAT:
+        raise EIEError(f"{path} is not an EIE image manifest")
+    if manifest.get("version") != IMAGES_VERSION:
+        raise EIEError(f"{path} is format version {manifest.get('version')}; this eie reads "
+                       f"version {IMAGES_VERSION}: re-run `eie compress` with this version")
+    return manifest
+
+
+def _read_checked(directory: Path, rel: str, checksums: dict) -> bytes:
+    path = directory / rel
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise EIEError(f"cannot read {path}: {exc.strerror}; re-run `eie compress`") from None
+    if hashlib.sha256(data).hexdigest() != checksums.get(rel):
+        raise EIEError(f"{path} does not match its checksum in manifest.json (truncated, "
+                       f"corrupt or edited): re-run `eie compress`")
+    return data
+
+
+def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
+    """Load images written by write_images; `config` (a design) must match the packing."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    packed = EIEConfig.from_dict(manifest["config"])
+    if config is not None:
+        packed.check_packing_compatible(config, what=str(directory))
+    sums = manifest["files"]
+    fields = [(name, width) for name, width in manifest["descriptor_fields"]]
+    if fields != descriptor_fields(packed):
+        raise EIEError(f"{directory}: the layer descriptor layout differs from this version's")
+
+    layers = [LayerDescriptor(**d) for d in manifest["layers"]]
+    codebook = hex_to_signed(_read_checked(directory, "images/codebook.hex", sums),
+                             packed.weight_bits, "codebook.hex")
+    codebook = codebook.reshape(len(layers), packed.codebook_size)
+    spmat, ptr, bias = [], [], []
+    for pe in range(packed.n_pes):
+        d = f"images/{_pe_dir(pe)}"
+        spmat.append(hex_to_spmat(_read_checked(directory, f"{d}/spmat.hex", sums), packed,
+                                  f"{d}/spmat.hex"))
+        even = hex_to_words(_read_checked(directory, f"{d}/ptr_even.hex", sums),
+                            packed.ptr_bits, f"{d}/ptr_even.hex").astype(np.int64)
+        odd = hex_to_words(_read_checked(directory, f"{d}/ptr_odd.hex", sums),
+                           packed.ptr_bits, f"{d}/ptr_odd.hex").astype(np.int64)
+        if len(even) != len(odd):
+            raise EIEError(f"{d}: pointer banks differ in length: re-run `eie compress`")
+        interleaved = np.empty(2 * len(even), dtype=np.int64)
+        interleaved[0::2], interleaved[1::2] = even, odd
+        ptr.append(interleaved)
+        bias.append(hex_to_signed(_read_checked(directory, f"{d}/bias.hex", sums),
+                                  packed.acc_bits, f"{d}/bias.hex"))
+    return MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,
+                        codebook=codebook)

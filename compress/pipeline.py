@@ -1,0 +1,139 @@
+"""The compression pipeline: model file -> pruned, shared, fixed-point, packed, on disk."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
+
+from .container import write_container
+from .encode import encode_layer
+from .fixedpoint import choose_weight_frac, check_weight_frac
+from .images import MemoryImages, pack_layers, write_images
+from .kmeans import share_weights
+from .model import CompressedLayer, CompressedModel
+from .model_io import InputLayer, load_model
+from .prune import global_prune_masks, prune_mask
+from .report import build_report, format_report
+
+DEFAULT_DENSITY = 0.1
+
+
+@dataclass
+class CompressOptions:
+    density: float = DEFAULT_DENSITY
+    layer_density: dict[str, float] = field(default_factory=dict)
+    global_prune: bool = False            # one magnitude threshold over all layers
+    weight_frac: dict[str, int] = field(default_factory=dict)   # per layer override
+    kmeans_iterations: int = 100
+
+
+def parse_assignments(items: list[str] | None, kind, what: str) -> tuple[object, dict]:
+    """`["0.1", "fc1=0.05"]` -> (0.1, {"fc1": 0.05}); either part may be absent."""
+    default, per_layer = None, {}
+    for item in items or []:
+        name, eq, value = item.rpartition("=")
+        try:
+            parsed = kind(value)
+        except ValueError:
+            raise EIEError(f"{what} {item!r} is not a {kind.__name__} or LAYER={kind.__name__}")
+        if eq:
+            per_layer[name] = parsed
+        else:
+            default = parsed
+    return default, per_layer
+
+
+def _check_names(options: CompressOptions, layers: list[InputLayer]) -> None:
+    names = {layer.name for layer in layers}
+    for flag, mapping in (("--density", options.layer_density),
+                          ("--weight-frac", options.weight_frac)):
+        unknown = sorted(set(mapping) - names)
+        if unknown:
+            raise EIEError(f"{flag} names layer(s) {', '.join(unknown)} that the model does "
+                           f"not have; its layers are {', '.join(sorted(names))}")
+    if options.global_prune and options.layer_density:
+        raise EIEError("global pruning uses one density for all layers: drop the per-layer "
+                       "--density values or --global-prune")
+
+
+def _masks(layers: list[InputLayer], options: CompressOptions) -> dict[str, np.ndarray]:
+    trainable = [layer for layer in layers if not layer.prequantized]
+    if options.global_prune and trainable:
+        masks = global_prune_masks([layer.weight for layer in trainable], options.density)
+        return {layer.name: mask for layer, mask in zip(trainable, masks)}
+    return {layer.name: prune_mask(layer.weight,
+                                   options.layer_density.get(layer.name, options.density))
+            for layer in trainable}
+
+
+def compress_layers(layers: list[InputLayer], config: EIEConfig,
+                    options: CompressOptions, progress=None) -> CompressedModel:
+    """Prune, share weights and pick each layer's fixed-point weight fraction."""
+    _check_names(options, layers)
+    masks = _masks(layers, options)
+    out = []
+    for layer in layers:
+        if progress:
+            progress(f"compressing {layer.name} {layer.shape[0]} x {layer.shape[1]}")
+        stats = {"prequantized": layer.prequantized}
+        if layer.prequantized:
+            codes, codebook = layer.codes, layer.codebook
+            stats["input_nonzeros"] = int(np.count_nonzero(codes))
+        else:
+            stats["input_nonzeros"] = int(np.count_nonzero(layer.weight))
+            codes, codebook = share_weights(layer.weight, masks[layer.name], config.code_bits,
+                                            max_iter=options.kmeans_iterations)
+            stats["density_target"] = (options.density if options.global_prune else
+                                       options.layer_density.get(layer.name, options.density))
+        if layer.name in options.weight_frac:
+            s = options.weight_frac[layer.name]
+            check_weight_frac(s, config, layer.name)
+        else:
+            try:
+                s = choose_weight_frac(codebook, config)
+            except EIEError as exc:
+                raise EIEError(f"layer {layer.name}: {exc}") from None
+        out.append(CompressedLayer(name=layer.name, codes=codes, codebook=codebook,
+                                   weight_frac=s, relu=layer.relu, bias=layer.bias,
+                                   dense_weights=layer.shape[0] * layer.shape[1], stats=stats))
+    return CompressedModel(layers=out)
+
+
+@dataclass
+class CompressResult:
+    model: CompressedModel
+    images: MemoryImages
+    report: dict
+    directory: Path
+
+
+def compress_file(model_path, out_dir, config: EIEConfig, options: CompressOptions,
+                  progress=None) -> CompressResult:
+    """The whole of `eie compress`: writes model.eie, images, manifest and reports."""
+    say = progress or (lambda message: None)
+    t0 = time.perf_counter()
+    layers = load_model(model_path, config.code_bits)
+    model = compress_layers(layers, config, options, progress=say)
+    model.source = str(model_path)
+    say("encoding and packing per-PE memory images")
+    encoded = [encode_layer(layer.codes, config) for layer in model.layers]
+    images = pack_layers(model.layers, config, encoded=encoded)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say(f"writing {out_dir}")
+    stats = write_container(out_dir / "model.eie", model, config, encoded=encoded)
+    write_images(images, out_dir)
+    (out_dir / "config.json").write_text(config.to_json())
+    report = build_report(model, images, stats, config)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out_dir / "report.txt").write_text(format_report(report))
+    return CompressResult(model=model, images=images, report=report, directory=out_dir)

@@ -1,0 +1,95 @@
+"""`eie simulate`: run a packed model on a backend and build the JSON report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compress.images import read_images
+from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
+
+from .golden import GoldenModel, GoldenResult
+
+BACKENDS = ("golden",)
+
+
+def load_inputs(path) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise EIEError(f"input file {path} does not exist")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise EIEError(f"cannot read {path} as a .npy array ({exc})") from None
+    if not hasattr(array, "ndim"):
+        raise EIEError(f"{path} is an .npz archive; give one .npy array (a vector, or a "
+                       f"batch with one row per sample)")
+    if array.ndim not in (1, 2):
+        raise EIEError(f"{path} has shape {array.shape}: give a vector or a 2-D batch "
+                       f"(one row per sample)")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise EIEError(f"{path} holds {array.dtype} values; give float activations")
+    return array
+
+
+def _per_sample(array: np.ndarray, batched: bool):
+    values = array.tolist()
+    return values if batched else values[0]
+
+
+def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dict:
+    layers = []
+    for layer in result.layers:
+        work = layer.work_per_pe
+        layers.append({
+            "name": layer.name,
+            "rows": layer.rows,
+            "cols": layer.cols,
+            "weight_frac": layer.weight_frac,
+            "relu": layer.relu,
+            "codebook": layer.codebook,
+            "outputs": _per_sample(layer.outputs, batched),
+            "outputs_float": _per_sample(layer.outputs_float, batched),
+            "overflow_rows": _per_sample(layer.overflow, batched),
+            "entries_per_pe": layer.entries_per_pe,
+            # Entries each PE must process (non-zero columns only); the max over PEs is
+            # the cycle count with perfect pipelining (spec section 1, steady state).
+            "work_per_pe_max": _per_sample(work.max(axis=1), batched),
+            "work_per_pe_mean": _per_sample(np.round(work.mean(axis=1), 3), batched),
+            "cycles": None,
+        })
+    overflow = int(sum(int(layer.overflow.sum()) for layer in result.layers))
+    return {
+        "backend": "golden",
+        "config": config.to_dict(),
+        "batch": int(result.inputs.shape[0]) if batched else None,
+        "inputs": _per_sample(result.inputs, batched),
+        "outputs": _per_sample(result.outputs, batched),
+        "outputs_float": _per_sample(result.outputs_float, batched),
+        "act_frac": config.act_frac,
+        "accumulator_overflows": overflow,
+        "quantization_error": result.quantization_error(config.act_frac),
+        "cycles": None,
+        "layers": layers,
+    }
+
+
+def simulate(directory, inputs: np.ndarray, backend: str = "golden",
+             config: EIEConfig | None = None) -> dict:
+    if backend not in BACKENDS:
+        raise EIEError(f"backend {backend!r} is not available; choose from "
+                       f"{', '.join(BACKENDS)}")
+    images = read_images(directory, config)
+    model = GoldenModel(images)
+    result = model.run(inputs_float=inputs)
+    return golden_report(result, images.config.replace(**_non_packing(config)),
+                         batched=np.asarray(inputs).ndim == 2)
+
+
+def _non_packing(config: EIEConfig | None) -> dict:
+    if config is None:
+        return {}
+    packing = set(EIEConfig.packing_fields())
+    return {k: v for k, v in config.to_dict().items() if k not in packing}

@@ -69,6 +69,9 @@ def _add_simulate(sub) -> None:
                    help="float vector, or 2-D batch with one row per sample")
     p.add_argument("--backend", default="golden", choices=BACKENDS)
     p.add_argument("--json", metavar="OUT.json", help="write the full report here")
+    p.add_argument("--load", choices=("backdoor", "host"), default="backdoor",
+                   help="hardware backends: preload memories (backdoor, fast) or write "
+                        "them through the host port (realistic)")
     add_config_arguments(p)
 
 
@@ -79,7 +82,8 @@ def _cmd_simulate(args) -> int:
     packed = EIEConfig.from_dict(read_manifest(args.directory)["config"])
     config = config_from_args(args, base=packed)
     inputs = load_inputs(args.input)
-    report = simulate(args.directory, inputs, backend=args.backend, config=config)
+    report = simulate(args.directory, inputs, backend=args.backend, config=config,
+                      load_via_host=args.load == "host")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report) + "\n")
@@ -87,13 +91,23 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _worst(value):
+    return max(value) if isinstance(value, list) else value
+
+
 def _print_simulation(report: dict) -> None:
     print(f"backend: {report['backend']}")
     for layer in report["layers"]:
-        work = layer["work_per_pe_max"]
-        work = max(work) if isinstance(work, list) else work
-        print(f"  {layer['name']}: {layer['rows']} x {layer['cols']}, weight fraction "
-              f"{layer['weight_frac']}, max entries per PE {work}")
+        line = (f"  {layer['name']}: {layer['rows']} x {layer['cols']}, weight fraction "
+                f"{layer['weight_frac']}, max entries per PE {_worst(layer['work_per_pe_max'])}")
+        if layer["cycles"] is not None:
+            line += (f", cycles {_worst(layer['cycles'])}, "
+                     f"{'matches' if layer['golden_match'] else 'DIFFERS FROM'} golden")
+        print(line)
+    if "golden_match" in report:
+        print(f"cycles: {_worst(report['cycles'])} (worst sample), load-balance efficiency "
+              f"{report['load_balance_efficiency']}, bit-exact against golden: "
+              f"{report['golden_match']}")
     q = report["quantization_error"]
     print(f"accumulator overflows: {report['accumulator_overflows']}")
     print(f"quantization error vs float reference: max {q['max_abs']:.4g}, rms "

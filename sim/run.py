@@ -12,7 +12,7 @@ from eie_hw.errors import EIEError
 
 from .golden import GoldenModel, GoldenResult
 
-BACKENDS = ("golden",)
+BACKENDS = ("golden", "amaranth")
 
 
 def load_inputs(path) -> np.ndarray:
@@ -76,16 +76,51 @@ def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dic
     }
 
 
+def hardware_report(report: dict, result: GoldenResult, run, backend: str,
+                    batched: bool) -> dict:
+    """Add what a hardware backend measured to the golden report, checked against it."""
+    report["backend"] = backend
+    matches = []
+    for index, layer in enumerate(report["layers"]):
+        hw = np.array([sample[index] for sample in run.layer_outputs])
+        match = bool(np.array_equal(hw, result.layers[index].outputs))
+        matches.append(match)
+        layer["golden_match"] = match
+        layer["cycles"] = _per_sample(np.array(run.layer_cycles)[:, index], batched)
+        if not match:
+            layer["hardware_outputs"] = _per_sample(hw, batched)
+    report["outputs"] = _per_sample(run.outputs, batched)
+    report["golden_match"] = all(matches)
+    report["cycles"] = _per_sample(np.array(run.total_cycles), batched)
+    busy = np.array(run.pe_busy)
+    compute = np.array(run.layer_cycles).sum(axis=1)
+    efficiency = busy.sum(axis=1) / (busy.shape[1] * np.maximum(compute, 1))
+    report.update({
+        "pe_busy_cycles": _per_sample(busy, batched),
+        "pe_starved_cycles": _per_sample(np.array(run.pe_starved), batched),
+        "ccu_stall_cycles": _per_sample(np.array(run.stall_cycles), batched),
+        "spmat_reads": _per_sample(np.array(run.spmat_reads), batched),
+        # Paper: 1 - bubble cycles / total cycles, over all PEs and layers.
+        "load_balance_efficiency": _per_sample(np.round(efficiency, 4), batched),
+    })
+    return report
+
+
 def simulate(directory, inputs: np.ndarray, backend: str = "golden",
-             config: EIEConfig | None = None) -> dict:
+             config: EIEConfig | None = None, load_via_host: bool = False) -> dict:
     if backend not in BACKENDS:
         raise EIEError(f"backend {backend!r} is not available; choose from "
                        f"{', '.join(BACKENDS)}")
     images = read_images(directory, config)
-    model = GoldenModel(images)
-    result = model.run(inputs_float=inputs)
-    return golden_report(result, images.config.replace(**_non_packing(config)),
-                         batched=np.asarray(inputs).ndim == 2)
+    design = images.config.replace(**_non_packing(config))
+    result = GoldenModel(images).run(inputs_float=inputs)
+    batched = np.asarray(inputs).ndim == 2
+    report = golden_report(result, design, batched)
+    if backend == "amaranth":
+        from .amaranth_backend import run_amaranth
+        run = run_amaranth(images, result.inputs, design, load_via_host=load_via_host)
+        report = hardware_report(report, result, run, backend, batched)
+    return report
 
 
 def _non_packing(config: EIEConfig | None) -> dict:

@@ -18,8 +18,17 @@ import numpy as np
 # Runs from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import tempfile  # noqa: E402
+
+from compress.container import write_container  # noqa: E402
+from compress.encode import encode_layer  # noqa: E402
+from compress.fixedpoint import choose_weight_frac  # noqa: E402
+from compress.images import pack_layers, write_images  # noqa: E402
 from compress.kmeans import share_weights  # noqa: E402
+from compress.model import CompressedLayer, CompressedModel  # noqa: E402
 from compress.prune import prune_mask  # noqa: E402
+from eie_hw.config import EIEConfig  # noqa: E402
+from sim.golden import GoldenModel  # noqa: E402
 
 CODE_BITS = 4
 
@@ -43,9 +52,47 @@ def stage_share(state: dict) -> dict:
     return state
 
 
+def bench_config(rows: int, cols: int) -> EIEConfig:
+    """The paper's PE (64 PEs, 64-bit Spmat words) with room for one layer of this size."""
+    per_pe = -(-max(rows, cols) // 64)
+    return EIEConfig(n_pes=64, act_entries=per_pe, bias_entries=per_pe,
+                     ptr_entries=2 * (-(-(cols + 1) // 2)), spmat_words=1 << 17)
+
+
+def stage_encode_pack(state: dict) -> dict:
+    weight = state["weight"]
+    config = bench_config(*weight.shape)
+    layer = CompressedLayer(name="vgg6", codes=state["codes"], codebook=state["codebook"],
+                            weight_frac=choose_weight_frac(state["codebook"], config),
+                            relu=True, dense_weights=weight.size)
+    state["config"], state["layer"] = config, layer
+    state["encoded"] = [encode_layer(layer.codes, config)]
+    state["images"] = pack_layers([layer], config, encoded=state["encoded"])
+    return state
+
+
+def stage_write(state: dict) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        stats = write_container(Path(out) / "model.eie", CompressedModel([state["layer"]]),
+                                state["config"], encoded=state["encoded"])
+        write_images(state["images"], out)
+    state["model_bytes"] = stats.total_bytes
+    return state
+
+
+def stage_golden(state: dict) -> dict:
+    rng = np.random.default_rng(1)
+    x = rng.random(state["weight"].shape[1]) * (rng.random(state["weight"].shape[1]) < 0.183)
+    state["golden"] = GoldenModel(state["images"]).run(inputs_float=x)
+    return state
+
+
 STAGES = [
     ("prune_mask", stage_prune),
     (f"share_weights (code_bits={CODE_BITS})", stage_share),
+    ("encode + pack (64 PEs)", stage_encode_pack),
+    ("write model.eie + images", stage_write),
+    ("golden model, 1 input", stage_golden),
 ]
 
 
@@ -72,7 +119,9 @@ def main(argv=None) -> int:
         state, seconds = timed(name, stage, state)
         total += seconds
     print(f"{'total':<28s} {total:8.3f} s")
-    print(f"kept {int(np.count_nonzero(state['mask']))} of {state['weight'].size} weights")
+    print(f"kept {int(np.count_nonzero(state['mask']))} of {state['weight'].size} weights; "
+          f"{sum(state['images'].layers[0].fillers)} fillers; model.eie "
+          f"{state['model_bytes']:,} B")
     return 0
 
 

@@ -41,7 +41,7 @@ class ActRW(wiring.Component):
     `scan_en`.
 
     Host side (I/O mode): `host_act_we` writes an activation into bank 0, sign-extended,
-    and sets its touched bit. `host_bias` writes the bias memory and reads it; a host bias
+    and sets its touched bit (it takes bank 0's write port; the PE is idle). `host_bias` writes the bias memory and reads it; a host bias
     read takes the bias read port from the scan side (the host issues one read at a time,
     so they never meet). `host_clear` clears the touched bits of both banks.
     """

@@ -97,7 +97,7 @@ class CCU(wiring.Component):
         m.submodules.lnzd = lnzd = LNZD(n)
 
         desc = Signal(descriptor_layout(cfg))
-        layer_idx = Signal(range(cfg.max_layers))
+        layer_idx = Signal(range(max(2, cfg.max_layers)))  # bit 0 selects the bank
         layer_cycles = Signal(COUNTER_BITS)
 
         # Output stage of the layer whose outputs are being scanned (layer -1 = the

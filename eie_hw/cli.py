@@ -126,7 +126,11 @@ def _add_demo(sub) -> None:
                        description="Compress the bundled example network and run it on "
                                    "the golden model.")
     p.add_argument("-o", "--output", default="build/demo", metavar="DIR")
-    p.add_argument("--samples", type=int, default=64, metavar="N")
+    p.add_argument("--samples", type=int, default=64, metavar="N",
+                   help="samples for the golden model (default 64)")
+    p.add_argument("--rtl-samples", type=int, default=4, metavar="N",
+                   help="of those, samples also run on the RTL in the Amaranth simulator "
+                        "(default 4; about 10 s each)")
 
 
 def _cmd_demo(args) -> int:
@@ -151,6 +155,11 @@ def _cmd_demo(args) -> int:
     _progress(f"running {args.samples} samples on the golden model")
     report = simulate(result.directory, inputs)
     (out / "simulate.json").write_text(json.dumps(report) + "\n")
+    rtl = None
+    if args.rtl_samples > 0:
+        _progress(f"running {args.rtl_samples} samples on the RTL (Amaranth simulator)")
+        rtl = simulate(result.directory, inputs[:args.rtl_samples], backend="amaranth")
+        (out / "simulate_rtl.json").write_text(json.dumps(rtl) + "\n")
     q = report["quantization_error"]
     work = [max(layer["work_per_pe_max"]) for layer in report["layers"]]
     total = result.report["total"]
@@ -163,10 +172,14 @@ def _cmd_demo(args) -> int:
           f"{100 * q['argmax_agreement']:.1f} %, max error {q['max_abs']:.4g}, "
           f"{report['accumulator_overflows']} accumulator overflows")
     print(f"  worst-case entries per PE by layer ({config.n_pes} PEs): {work}")
-    print(f"  written: {out}/ (compressed/ model + images + reports, simulate.json)")
-    print("  the accelerator RTL is not built yet: this demo runs the compressor and the "
-          "golden model only")
-    return 0
+    if rtl is not None:
+        cycles = rtl["cycles"]
+        print(f"  RTL on {args.rtl_samples} samples: bit-exact against golden: "
+              f"{rtl['golden_match']}; cycles per inference {min(cycles)}..{max(cycles)} "
+              f"(per layer {[max(layer['cycles']) for layer in rtl['layers']]}), "
+              f"load-balance efficiency {np.mean(rtl['load_balance_efficiency']):.2f}")
+    print(f"  written: {out}/ (compressed/ model + images + reports, simulate*.json)")
+    return 0 if rtl is None or rtl["golden_match"] else 1
 
 
 # ----------------------------------------------------------------------------- main

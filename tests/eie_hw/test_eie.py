@@ -1,0 +1,206 @@
+"""The whole accelerator in the Amaranth simulator, bit-exact against the golden model."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from amaranth.hdl import Module, ResetInserter, Signal
+from amaranth.sim import Simulator
+
+from compress.fixedpoint import choose_weight_frac
+from compress.images import pack_layers
+from compress.model import CompressedLayer
+from eie_hw.config import EIEConfig
+from eie_hw.eie import EIE, Control, Target
+from sim.amaranth_backend import AmaranthHost, run_amaranth, run_samples
+from sim.golden import GoldenModel
+from sim.host import Write
+
+# Cycles a layer costs on top of its busiest PE's entries when every PE has the same work
+# (measured, and documented in docs/architecture.md): descriptor fetch and decode (2),
+# scan read and output stage (3), group queue and LNZD (2), broadcast into the FIFO (1),
+# pointer read (2), Spmat read (2), arithmetic unit to the last write (3), drain check (2).
+LAYER_OVERHEAD = 17
+
+
+def small_config(n_pes=4, fifo_depth=2, sram_width=32, **kw):
+    base = dict(spmat_words=512, ptr_entries=512, act_entries=32, bias_entries=128,
+                max_layers=4)
+    base.update(kw)
+    return EIEConfig(n_pes=n_pes, fifo_depth=fifo_depth, sram_width=sram_width, **base)
+
+
+def random_layer(rng, name, n_in, n_out, density, relu, bias=True, weight_frac=None,
+                 config=None):
+    codes = np.where(rng.random((n_out, n_in)) < density,
+                     rng.integers(1, 16, (n_out, n_in)), 0).astype(np.uint8)
+    codebook = rng.normal(0, 0.5, 16).astype(np.float32)
+    codebook[0] = 0
+    if weight_frac is None:
+        weight_frac = min(12, choose_weight_frac(codebook, config or EIEConfig()))
+    return CompressedLayer(name=name, codes=codes, codebook=codebook,
+                           weight_frac=weight_frac, relu=relu,
+                           bias=rng.normal(0, 0.3, n_out).astype(np.float32) if bias else None)
+
+
+def random_network(rng, dims, density, config):
+    return [random_layer(rng, f"fc{k}", n_in, n_out, density, relu=k < len(dims) - 2,
+                         bias=bool(rng.random() < 0.7), config=config)
+            for k, (n_in, n_out) in enumerate(zip(dims, dims[1:]))]
+
+
+def check_against_golden(layers, config, x, **kw):
+    images = pack_layers(layers, config)
+    golden = GoldenModel(images).run(inputs_float=x)
+    run = run_amaranth(images, golden.inputs, config, **kw)
+    for s in range(len(golden.inputs)):
+        for k, layer in enumerate(golden.layers):
+            assert np.array_equal(run.layer_outputs[s][k], layer.outputs[s]), \
+                f"sample {s} layer {layer.name}"
+        # A PE is busy exactly one cycle per entry of a non-zero column.
+        work = sum(layer.work_per_pe[s] for layer in golden.layers)
+        assert run.pe_busy[s] == work.tolist()
+        assert run.macs[s] == work.tolist()
+    return images, golden, run
+
+
+def inputs(rng, n, cols, zero_fraction=0.4):
+    x = rng.normal(0, 1.5, (n, cols))          # negative activations included
+    x[rng.random(x.shape) < zero_fraction] = 0
+    return x
+
+
+@pytest.mark.parametrize("n_pes,fifo_depth,sram_width", [
+    (1, 1, 32), (2, 8, 64), (3, 2, 128), (4, 1, 64), (8, 2, 32), (16, 8, 64),
+])
+def test_random_networks_bit_exact(n_pes, fifo_depth, sram_width):
+    rng = np.random.default_rng(n_pes * 100 + fifo_depth * 10 + sram_width)
+    config = small_config(n_pes, fifo_depth, sram_width)
+    dims = [int(d) for d in rng.integers(n_pes, 3 * n_pes + 20, 3)]
+    layers = random_network(rng, dims, 0.25, config)
+    check_against_golden(layers, config, inputs(rng, 2, dims[0]))
+
+
+def test_three_layers_with_fillers_and_negative_inputs():
+    rng = np.random.default_rng(7)
+    config = small_config(n_pes=2, fifo_depth=2, sram_width=64)
+    # 60 rows over 2 PEs at 3 % density: gaps of more than 15 local rows need fillers.
+    layers = random_network(rng, [24, 60, 40, 6], 0.03, config)
+    images, golden, run = check_against_golden(layers, config, inputs(rng, 2, 24, 0.2))
+    assert sum(sum(d.fillers) for d in images.layers) > 0
+
+
+def test_all_zero_activations_give_the_bias():
+    rng = np.random.default_rng(8)
+    config = small_config(n_pes=3)
+    layers = random_network(rng, [10, 12, 5], 0.3, config)
+    images, golden, run = check_against_golden(layers, config, np.zeros((1, 10)))
+    assert not golden.layers[0].work_per_pe.any()      # nothing broadcast in layer 0
+    assert np.array_equal(golden.layers[0].outputs[0],  # ReLU(bias) in act format
+                          np.maximum(np.rint(layers[0].bias * 256), 0))
+
+
+def test_layer_filling_the_memories_exactly():
+    rng = np.random.default_rng(9)
+    n_pes, cols, rows = 2, 9, 16
+    codes = rng.integers(1, 16, (rows, cols)).astype(np.uint8)      # dense: no fillers
+    entries_per_pe = cols * rows // n_pes                           # 72 entries
+    config = small_config(n_pes=n_pes, sram_width=32,                 # 4 entries a word
+                          spmat_words=entries_per_pe // 4, ptr_entries=cols + 1,
+                          act_entries=rows // n_pes, bias_entries=rows // n_pes,
+                          max_layers=1)
+    codebook = np.linspace(-1, 1, 16).astype(np.float32)
+    codebook[0] = 0
+    layer = CompressedLayer("full", codes, codebook, 10, False,
+                            rng.normal(0, 0.1, rows).astype(np.float32))
+    images, golden, run = check_against_golden([layer], config, inputs(rng, 1, cols, 0.0))
+    assert all(images.spmat_words(pe) == config.spmat_words for pe in range(n_pes))
+
+
+def test_host_port_loading_equals_backdoor():
+    rng = np.random.default_rng(10)
+    config = small_config(n_pes=3, fifo_depth=2, sram_width=64)
+    layers = random_network(rng, [14, 20, 7], 0.3, config)
+    x = inputs(rng, 1, 14)
+    _, _, backdoor = check_against_golden(layers, config, x)
+    _, _, host = check_against_golden(layers, config, x, load_via_host=True)
+    assert host.layer_cycles == backdoor.layer_cycles
+    assert host.pe_busy == backdoor.pe_busy
+
+
+def test_balanced_layer_runs_at_one_entry_per_cycle():
+    """Every PE has the same work and the FIFOs never fill: cycles ~ entries per PE."""
+    n_pes, cols, rows = 4, 6, 64
+    codes = np.full((rows, cols), 3, dtype=np.uint8)    # 16 entries per column in every PE
+    codebook = np.linspace(-0.5, 0.5, 16).astype(np.float32)
+    codebook[0] = 0
+    layer = CompressedLayer("dense", codes, codebook, 12, True)
+    config = small_config(n_pes=n_pes, fifo_depth=8, sram_width=64, act_entries=16)
+    images, golden, run = check_against_golden([layer], config, np.ones((1, cols)))
+    work = int(golden.layers[0].work_per_pe.max())
+    assert work == 96
+    assert run.layer_cycles[0][0] == work + LAYER_OVERHEAD
+    assert run.stall_cycles[0] == 0
+    assert run.pe_busy[0] == [work] * n_pes
+
+
+def test_deep_fifo_hides_imbalance_and_shallow_one_stalls():
+    rng = np.random.default_rng(11)
+    layer = random_layer(rng, "l", 32, 64, 0.3, relu=False, weight_frac=10)
+    x = inputs(rng, 1, 32, 0.0)
+    cycles = {}
+    for depth in (1, 8):
+        config = small_config(n_pes=4, fifo_depth=depth, sram_width=64)
+        _, golden, run = check_against_golden([layer], config, x)
+        cycles[depth] = run.layer_cycles[0][0]
+        work = int(golden.layers[0].work_per_pe.max())
+        assert cycles[depth] >= work
+    assert cycles[8] < cycles[1]
+
+
+def test_reset_in_the_middle_of_a_layer_then_clean_run():
+    rng = np.random.default_rng(12)
+    config = small_config(n_pes=2, fifo_depth=2, sram_width=32)
+    layers = random_network(rng, [12, 16, 6], 0.4, config)
+    images = pack_layers(layers, config)
+    golden = GoldenModel(images).run(inputs_float=inputs(rng, 1, 12, 0.1))
+    dut = EIE(config, images=images)
+    reset = Signal()
+    top = Module()
+    top.submodules.dut = ResetInserter(reset)(dut)
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    result = {}
+
+    async def testbench(ctx):
+        host = AmaranthHost(ctx, dut)
+        # Start a run with garbage inputs and reset it part-way through the first layer.
+        for j in range(12):
+            await host.write(Write(Target.ACT, j // 2, 0x7FFF, j % 2))
+        await host.write(Write(Target.CONTROL, Control.STATUS, 1))
+        for _ in range(15):
+            await ctx.tick()
+        assert ctx.get(dut.busy)
+        ctx.set(reset, 1)
+        await ctx.tick()
+        ctx.set(reset, 0)
+        await ctx.tick()
+        assert not ctx.get(dut.busy)
+        result["run"] = await run_samples(host, images, golden.inputs, False, 100_000)
+
+    sim.add_testbench(testbench)
+    sim.run()
+    run = result["run"]
+    for k, layer in enumerate(golden.layers):
+        assert np.array_equal(run.layer_outputs[0][k], layer.outputs[0])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_pes=st.sampled_from([1, 2, 3, 4, 8, 16]),
+       fifo_depth=st.sampled_from([1, 2, 8]), sram_width=st.sampled_from([32, 64, 128]),
+       n_layers=st.integers(1, 3), density=st.sampled_from([0.02, 0.1, 0.4]))
+def test_randomized_configs_and_layers(seed, n_pes, fifo_depth, sram_width, n_layers, density):
+    rng = np.random.default_rng(seed)
+    config = small_config(n_pes, fifo_depth, sram_width)
+    dims = [int(d) for d in rng.integers(1, 2 * n_pes + 24, n_layers + 1)]
+    layers = random_network(rng, dims, density, config)
+    check_against_golden(layers, config, inputs(rng, 1, dims[0], float(rng.random())))

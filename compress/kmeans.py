@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from eie_hw.errors import EIEError
+from .prune import check_weight_and_mask
 
 MAX_CODE_BITS = 8   # codes are stored as uint8
 
@@ -70,7 +71,7 @@ def share_weights(weight: np.ndarray, mask: np.ndarray, code_bits: int,
     never gets code 0 even when its centroid is close to zero.
     """
     _check_code_bits(code_bits)
-    weight, mask = _check_weight_and_mask(weight, mask)
+    weight, mask = check_weight_and_mask(weight, mask)
     codes = np.zeros(weight.shape, dtype=np.uint8)
     codebook = np.zeros(2 ** code_bits, dtype=np.float32)
     kept = weight[mask]
@@ -159,12 +160,3 @@ def _check_code_bits(code_bits: int) -> None:
         )
 
 
-def _check_weight_and_mask(weight, mask):
-    weight = np.asarray(weight)
-    mask = np.asarray(mask)
-    if weight.shape != mask.shape:
-        raise EIEError(
-            f"mask shape {mask.shape} does not match weight shape {weight.shape}; "
-            "pass the mask that prune_mask returned for this weight"
-        )
-    return weight, mask.astype(bool, copy=False)

@@ -34,8 +34,8 @@ def global_prune_masks(weights: list[np.ndarray], density: float) -> list[np.nda
     return _masks_over(weights, round(density * sum(w.size for w in weights)))
 
 
-def apply_mask(weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """`weight` with the weights outside `mask` set to zero (same dtype, new array)."""
+def check_weight_and_mask(weight, mask) -> tuple[np.ndarray, np.ndarray]:
+    """Both as arrays, the mask as bool; a shape mismatch is the caller's error."""
     weight = np.asarray(weight)
     mask = np.asarray(mask)
     if weight.shape != mask.shape:
@@ -43,7 +43,13 @@ def apply_mask(weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
             f"mask shape {mask.shape} does not match weight shape {weight.shape}; "
             "pass the mask that prune_mask returned for this weight"
         )
-    return np.where(mask.astype(bool, copy=False), weight, weight.dtype.type(0))
+    return weight, mask.astype(bool, copy=False)
+
+
+def apply_mask(weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`weight` with the weights outside `mask` set to zero (same dtype, new array)."""
+    weight, mask = check_weight_and_mask(weight, mask)
+    return np.where(mask, weight, weight.dtype.type(0))
 
 
 def _check_density(density: float) -> None:

@@ -48,8 +48,9 @@ class ActRW(wiring.Component):
 
     SCAN_LATENCY = 3
 
-    def __init__(self, config: EIEConfig, bias_init=()):
+    def __init__(self, config: EIEConfig, bias_init=(), bias_file: str = ""):
         self.config = config
+        self.bias_file = bias_file  # image file of the Verilog SRAM
         mask = (1 << config.acc_bits) - 1
         # Images hold two's complement values; negative Python ints are accepted too.
         self.bias_init = [int(b) & mask for b in bias_init]
@@ -86,7 +87,7 @@ class ActRW(wiring.Component):
         banks = [SRAM(width=cfg.acc_bits, depth=cfg.act_entries) for _ in range(2)]
         m.submodules.bank0, m.submodules.bank1 = banks
         m.submodules.bias = bias = SRAM(width=cfg.acc_bits, depth=cfg.bias_entries,
-                                        init=self.bias_init)
+                                        init=self.bias_init, init_file=self.bias_file)
 
         host_act_we = self.host_act_we & self.io_mode
         dst_bank1 = Signal()     # bank of the arithmetic read, for the next cycle

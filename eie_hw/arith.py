@@ -34,8 +34,9 @@ class ArithmeticUnit(wiring.Component):
     DEPTH = 4
     WRITE_LATENCY = 3
 
-    def __init__(self, config: EIEConfig, codebook_init=()):
+    def __init__(self, config: EIEConfig, codebook_init=(), codebook_file: str = ""):
         self.config = config
+        self.codebook_file = codebook_file  # image file of the Verilog SRAM
         mask = (1 << config.weight_bits) - 1
         # Images hold two's complement values; negative Python ints are accepted too.
         self.codebook_init = [int(c) & mask for c in codebook_init]
@@ -61,7 +62,8 @@ class ArithmeticUnit(wiring.Component):
         cfg = self.config
         m = Module()
         m.submodules.codebook = cb = SRAM(width=cfg.weight_bits, depth=self.codebook_depth,
-                                          init=self.codebook_init)
+                                          init=self.codebook_init,
+                                          init_file=self.codebook_file)
         entry = self.inp.payload
 
         # A0. codebook_size is a power of two, so the address is a concatenation.

@@ -38,8 +38,9 @@ class CCU(wiring.Component):
     # a group while the scan pipeline is full.
     QUEUE_DEPTH = ActRW.SCAN_LATENCY + 2
 
-    def __init__(self, config: EIEConfig, layer_init=()):
+    def __init__(self, config: EIEConfig, layer_init=(), layer_file: str = "layers.hex"):
         self.config = config
+        self.layer_file = layer_file  # image file of the Verilog layer table
         self.layer_init = list(layer_init)
         n = config.n_pes
         super().__init__({
@@ -92,7 +93,7 @@ class CCU(wiring.Component):
         m = Module()
 
         m.submodules.table = table = SRAM(width=descriptor_bits(cfg), depth=cfg.max_layers,
-                                          init=self.layer_init)
+                                          init=self.layer_init, init_file=self.layer_file)
         m.submodules.cycles = cycles_mem = SRAM(width=COUNTER_BITS, depth=cfg.max_layers)
         m.submodules.lnzd = lnzd = LNZD(n)
 

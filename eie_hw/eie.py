@@ -105,7 +105,7 @@ class EIE(wiring.Component):
         m.submodules.ccu = ccu = CCU(cfg, layer_init=layer_table_init(self.images))
         pes = []
         for p in range(cfg.n_pes):
-            pe = ProcessingElement(cfg, PEImages(self.images, p))
+            pe = ProcessingElement(cfg, PEImages(self.images, p), index=p)
             m.submodules[f"pe{p}"] = pe
             pes.append(pe)
         m.d.comb += [self.busy.eq(ccu.busy), self.done.eq(ccu.done)]

@@ -15,6 +15,13 @@ from .sram import SRAMPortSignature
 
 COUNTER_BITS = 32
 
+# Image files (compress/images.py, relative to images/) that the Verilog SRAMs load.
+CODEBOOK_FILE = "codebook.hex"   # every PE loads the same codebook
+
+
+def pe_image_dir(index: int) -> str:
+    return f"pe{index:03d}"
+
 
 class PEImages:
     """Backdoor contents of one PE's memories (lists of ints), from MemoryImages."""
@@ -77,20 +84,26 @@ def pe_signature(config: EIEConfig) -> dict:
 
 
 class ProcessingElement(wiring.Component):
-    def __init__(self, config: EIEConfig, init: PEImages | None = None):
+    def __init__(self, config: EIEConfig, init: PEImages | None = None, index: int = 0):
         self.config = config
         self.init = init or PEImages()
+        self.index = index  # names this PE's image files (pe{index:03d}/*.hex)
         super().__init__(pe_signature(config))
 
     def elaborate(self, platform):
         cfg, init = self.config, self.init
         m = Module()
         m.submodules.fifo = fifo = ActivationFIFO(cfg)
+        d = pe_image_dir(self.index)
         m.submodules.ptr = ptr = PointerRead(cfg, even_init=init.ptr_even,
-                                             odd_init=init.ptr_odd)
-        m.submodules.spmat = spmat = SpmatRead(cfg, init=init.spmat)
-        m.submodules.arith = arith = ArithmeticUnit(cfg, codebook_init=init.codebook)
-        m.submodules.act = act = ActRW(cfg, bias_init=init.bias)
+                                             odd_init=init.ptr_odd,
+                                             even_file=f"{d}/ptr_even.hex",
+                                             odd_file=f"{d}/ptr_odd.hex")
+        m.submodules.spmat = spmat = SpmatRead(cfg, init=init.spmat,
+                                               init_file=f"{d}/spmat.hex")
+        m.submodules.arith = arith = ArithmeticUnit(cfg, codebook_init=init.codebook,
+                                                    codebook_file=CODEBOOK_FILE)
+        m.submodules.act = act = ActRW(cfg, bias_init=init.bias, bias_file=f"{d}/bias.hex")
 
         wiring.connect(m, wiring.flipped(self.bcast), fifo.w)
         wiring.connect(m, fifo.r, ptr.inp)

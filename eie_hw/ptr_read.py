@@ -35,8 +35,10 @@ class PointerRead(wiring.Component):
 
     LATENCY = 2
 
-    def __init__(self, config: EIEConfig, even_init=(), odd_init=()):
+    def __init__(self, config: EIEConfig, even_init=(), odd_init=(), even_file: str = "",
+                 odd_file: str = ""):
         self.config = config
+        self.even_file, self.odd_file = even_file, odd_file  # image files (Verilog)
         self.even_init = [int(v) for v in even_init]
         self.odd_init = [int(v) for v in odd_init]
         port = SRAMPortSignature(config.ptr_bits, config.ptr_bank_entries)
@@ -54,8 +56,10 @@ class PointerRead(wiring.Component):
         cfg = self.config
         m = Module()
         depth = cfg.ptr_bank_entries
-        m.submodules.even = even = SRAM(width=cfg.ptr_bits, depth=depth, init=self.even_init)
-        m.submodules.odd = odd = SRAM(width=cfg.ptr_bits, depth=depth, init=self.odd_init)
+        m.submodules.even = even = SRAM(width=cfg.ptr_bits, depth=depth, init=self.even_init,
+                                           init_file=self.even_file)
+        m.submodules.odd = odd = SRAM(width=cfg.ptr_bits, depth=depth, init=self.odd_init,
+                                         init_file=self.odd_file)
 
         s1_valid = Signal()
         s1_odd = Signal()                     # a was odd: p[j] came from the odd bank

@@ -38,8 +38,9 @@ class SpmatRead(wiring.Component):
 
     LATENCY = 2
 
-    def __init__(self, config: EIEConfig, init=()):
+    def __init__(self, config: EIEConfig, init=(), init_file: str = ""):
         self.config = config
+        self.init_file = init_file  # image file of the Verilog SRAM
         self.init = [int(w) for w in init]
         super().__init__({
             "inp": In(stream.Signature(range_layout(config))),
@@ -55,7 +56,7 @@ class SpmatRead(wiring.Component):
         cfg = self.config
         m = Module()
         m.submodules.sram = sram = SRAM(width=cfg.sram_width, depth=cfg.spmat_words,
-                                        init=self.init)
+                                        init=self.init, init_file=self.init_file)
 
         # The walker: the range whose entries are being issued.
         active = Signal()

@@ -1,22 +1,39 @@
 """The one SRAM abstraction every on-chip memory goes through.
 
-In Amaranth it elaborates to `amaranth.lib.memory.Memory` with one synchronous,
-write-transparent read port and one write port; a later step maps the same ports to
-SRAM macros for an ASIC flow. Keeping every memory behind this class is what makes
-that swap a one-place change.
+Two ways to elaborate the same ports:
+
+* For the Amaranth simulator (platform None, the default): `amaranth.lib.memory.Memory`
+  with one synchronous, write-transparent read port and one write port, preloaded from
+  `init` (the backdoor load).
+* For Verilog hand-off (`eie_hw.generate`): an instance of the black-box module
+  `eie_sram` (`SRAM_MODULE`) with parameters WIDTH, DEPTH, ADDR_WIDTH and INIT_FILE, the
+  image file (relative to a model's `images/` directory) that the behavioural model
+  `eie_sram.v` loads with `$readmemh` when the simulation is given `+EIE_IMAGES=<dir>`.
+  An ASIC flow swaps that module for SRAM macros (docs/hardware_flow.md). The platform
+  object asks for this with a true `sram_blackbox` attribute.
+
+Keeping every memory behind this class is what makes that swap a one-place change.
 """
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockSignal, Instance, Module
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+SRAM_MODULE = "eie_sram"
+
+
+def sram_addr_width(depth: int) -> int:
+    """Address width of an SRAM port (at least 1 bit, also for depth 1)."""
+    return (max(depth, 2) - 1).bit_length()
 
 
 class SRAMPortSignature(wiring.Signature):
     """One read and one write port, seen from the side that drives the addresses.
 
     `r_data` holds the word addressed in the cycle `r_en` was high, from the next
-    cycle on, until the next read.
+    cycle on, until the next read. A read of the address written in the same cycle
+    returns the new word (write-first / transparent).
     """
 
     def __init__(self, width: int, depth: int):
@@ -31,18 +48,44 @@ class SRAMPortSignature(wiring.Signature):
         })
 
 
-class SRAM(wiring.Component):
-    """`depth` x `width` memory, optionally initialized (the backdoor load)."""
+def wants_sram_blackbox(platform) -> bool:
+    return bool(getattr(platform, "sram_blackbox", False))
 
-    def __init__(self, *, width: int, depth: int, init=()):
+
+class SRAM(wiring.Component):
+    """`depth` x `width` memory, optionally initialized (the backdoor load).
+
+    `init` (list of ints) is used by the Amaranth `Memory`; `init_file` names the same
+    contents as an image file for the Verilog black box (`""`: no image, the memory
+    starts empty).
+    """
+
+    def __init__(self, *, width: int, depth: int, init=(), init_file: str = ""):
         self.width, self.depth = width, depth
         self.init = list(init)
+        self.init_file = str(init_file)
         if len(self.init) > depth:
             raise ValueError(f"SRAM init has {len(self.init)} words for depth {depth}")
         super().__init__({"port": In(SRAMPortSignature(width, depth))})
 
     def elaborate(self, platform):
         m = Module()
+        if wants_sram_blackbox(platform):
+            m.submodules.macro = Instance(
+                SRAM_MODULE,
+                p_WIDTH=self.width,
+                p_DEPTH=self.depth,
+                p_ADDR_WIDTH=sram_addr_width(self.depth),
+                p_INIT_FILE=self.init_file,
+                i_clk=ClockSignal(),
+                i_r_addr=self.port.r_addr,
+                i_r_en=self.port.r_en,
+                o_r_data=self.port.r_data,
+                i_w_addr=self.port.w_addr,
+                i_w_en=self.port.w_en,
+                i_w_data=self.port.w_data,
+            )
+            return m
         m.submodules.mem = mem = Memory(shape=self.width, depth=self.depth, init=self.init)
         wp = mem.write_port()
         rp = mem.read_port(transparent_for=(wp,))

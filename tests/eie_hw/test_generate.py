@@ -1,0 +1,211 @@
+"""Verilog generation: files, determinism, lint, latches, hand-off files, the SRAM model."""
+
+import argparse
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from eie_hw.cli_hw import add_generate_parser, cmd_generate
+from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
+from eie_hw.generate import (LINT_WAIVERS, SRAM_FILE, GeneratedDesign, count_latches,
+                             generate, lint, pe_srams, sram_bits_per_pe, sram_inventory)
+from eie_hw.tools import verilator_bin, verilator_env
+
+SMALL = dict(spmat_words=32, ptr_entries=32, act_entries=8, bias_entries=16, max_layers=4)
+CONFIGS = {
+    "1pe-fifo1-w64": EIEConfig(n_pes=1, fifo_depth=1, sram_width=64, **SMALL),
+    "3pe-fifo8-w32": EIEConfig(n_pes=3, fifo_depth=8, sram_width=32, **SMALL),
+    "4pe-fifo3-w16": EIEConfig(n_pes=4, fifo_depth=3, sram_width=16, **SMALL),
+}
+
+
+@pytest.fixture(scope="module", params=list(CONFIGS))
+def design(request, tmp_path_factory) -> GeneratedDesign:
+    cfg = CONFIGS[request.param]
+    return generate(cfg, tmp_path_factory.mktemp(request.param), clock_ns=2.0)
+
+
+def test_files_exist_and_describe_the_design(design):
+    d = design.directory
+    for name in ("eie_top.v", SRAM_FILE, "files.f", "config.json", "srams.json", "config.mk",
+                 "constraint.sdc", "lint_waivers.vlt"):
+        assert (d / name).is_file(), name
+    assert design.verilog_files == [d / SRAM_FILE, d / "eie_top.v"]
+    assert (d / "files.f").read_text().split() == [SRAM_FILE, "eie_top.v"]
+    assert EIEConfig.from_json((d / "config.json").read_text()) == design.config
+    assert re.search(r"^module eie_top\(", design.design_file.read_text(), re.M)
+
+
+def test_sram_instances_match_the_inventory(design):
+    cfg = design.config
+    text = design.design_file.read_text()
+    instances = re.findall(r"eie_sram #\((.*?)\) macro", text, re.S)
+    assert len(instances) == 7 * cfg.n_pes + 2 == len(sram_inventory(cfg))
+    files = sorted(m for inst in instances
+                   for m in re.findall(r'\.INIT_FILE\("([^"]*)"\)', inst))
+    expected = sorted(s.init_file for s in sram_inventory(cfg) if s.init_file)
+    assert files == expected
+    # Image names are exactly those `eie compress` writes (compress/images.py).
+    for p in range(cfg.n_pes):
+        for name in ("spmat", "ptr_even", "ptr_odd", "bias"):
+            assert f'.INIT_FILE("pe{p:03d}/{name}.hex")' in text
+    assert text.count('.INIT_FILE("codebook.hex")') == cfg.n_pes
+    assert text.count('.INIT_FILE("layers.hex")') == 1
+    # Widths and depths of the instances are the configured memories.
+    shapes = sorted((int(re.search(r"\.DEPTH\(32'd(\d+)\)", i).group(1)),
+                     int(re.search(r"\.WIDTH\(32'd(\d+)\)", i).group(1))) for i in instances)
+    assert shapes == sorted((s.depth, s.width) for s in sram_inventory(cfg))
+    listed = json.loads((design.directory / "srams.json").read_text())
+    assert len(listed) == len(instances)
+
+
+def test_sram_bits_per_pe_follow_the_config():
+    cfg = CONFIGS["3pe-fifo8-w32"]
+    bits = sram_bits_per_pe(cfg)
+    assert bits["spmat"] == cfg.spmat_words * cfg.sram_width
+    assert bits["ptr_even"] == bits["ptr_odd"] == cfg.ptr_entries // 2 * cfg.ptr_bits
+    assert bits["codebook"] == cfg.max_layers * 16 * cfg.weight_bits
+    assert bits["acc0"] == bits["acc1"] == cfg.act_entries * cfg.acc_bits
+    assert bits["total"] == sum(s.bits for s in pe_srams(cfg))
+
+
+def test_lint_clean_with_the_waiver_file(design):
+    result = lint(design)
+    assert result.ok, result.output[-3000:]
+
+
+def test_every_waiver_is_needed_and_the_sram_model_needs_none(tmp_path):
+    d = generate(CONFIGS["4pe-fifo3-w16"], tmp_path)
+    raw = lint(d, waivers=False)
+    assert not raw.ok
+    fired = set(re.findall(r"%Warning-([A-Z]+):", raw.output))
+    assert fired <= set(LINT_WAIVERS), fired - set(LINT_WAIVERS)
+    assert set(LINT_WAIVERS) <= fired, f"unused waivers: {set(LINT_WAIVERS) - fired}"
+    waivers = d.waiver_file.read_text()
+    for rule in LINT_WAIVERS:
+        assert f'lint_off -rule {rule} -file "*eie_top.v"' in waivers
+    # The SRAM model alone: -Wall, no waiver.
+    proc = subprocess.run([verilator_bin(), "--lint-only", "-Wall", "--top-module", "eie_sram",
+                           "-GWIDTH=12", "-GDEPTH=5", "-GADDR_WIDTH=3", str(d.sram_file)],
+                          env=verilator_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_no_latches(design):
+    assert count_latches(design) == 0
+
+
+def test_latch_check_finds_a_latch(tmp_path):
+    (tmp_path / "eie_top.v").write_text(
+        "module eie_top(input en, input d, output reg q);\n"
+        "  always @* if (en) q = d;\nendmodule\n")
+    fake = GeneratedDesign(tmp_path, "eie_top", [tmp_path / "eie_top.v"], CONFIGS["1pe-fifo1-w64"])
+    assert count_latches(fake) == 1
+
+
+def test_generation_is_deterministic_and_has_no_machine_paths(tmp_path):
+    cfg = CONFIGS["3pe-fifo8-w32"]
+    a = generate(cfg, tmp_path / "a")
+    b = generate(cfg, tmp_path / "b")
+    names = sorted(p.name for p in a.directory.iterdir())
+    assert names == sorted(p.name for p in b.directory.iterdir())
+    for name in names:
+        content = (a.directory / name).read_bytes()
+        assert content == (b.directory / name).read_bytes(), name
+        for needle in (str(tmp_path).encode(), b"/work/", b"/home/", b"site-packages"):
+            assert needle not in content, (name, needle)
+    assert b"(* src =" not in a.design_file.read_bytes()
+
+
+def test_config_mk_and_sdc(design):
+    mk = (design.directory / "config.mk").read_text()
+    assert re.search(r"^export DESIGN_NAME\s+= eie_top$", mk, re.M)
+    assert re.search(r"^export PLATFORM\s+\?= nangate45$", mk, re.M)
+    files = re.search(r"^export VERILOG_FILES = (.*)$", mk, re.M).group(1).split()
+    assert files == ["$(EIE_DESIGN_DIR)/eie_sram.v", "$(EIE_DESIGN_DIR)/eie_top.v"]
+    assert "export SDC_FILE      = $(EIE_DESIGN_DIR)/constraint.sdc" in mk
+    assert re.search(r"^export CLOCK_PERIOD = 2$", mk, re.M)
+    assert "ADDITIONAL_LEFS" in mk and "fakeram45" in mk
+    sdc = (design.directory / "constraint.sdc").read_text()
+    assert "create_clock -name $clk_name -period $clk_period $clk_port" in sdc
+    assert re.search(r"^set clk_period 2$", sdc, re.M)
+    assert re.search(r"^set clk_port_name clk$", sdc, re.M)
+    assert re.search(r"^set clk_io_pct 0.2$", sdc, re.M)
+    assert "set_input_delay  [expr $clk_period * $clk_io_pct]" in sdc
+    assert "set_output_delay [expr $clk_period * $clk_io_pct]" in sdc
+
+
+def test_platform_and_units(tmp_path):
+    d = generate(CONFIGS["1pe-fifo1-w64"], tmp_path, clock_ns=1.5, platform="asap7",
+                 design_name="eie_small")
+    mk = (tmp_path / "config.mk").read_text()
+    assert re.search(r"^export PLATFORM\s+\?= asap7$", mk, re.M)
+    assert re.search(r"^export CLOCK_PERIOD = 1500$", mk, re.M)     # asap7 is in ps
+    assert re.search(r"^set clk_period 1500$", (tmp_path / "constraint.sdc").read_text(), re.M)
+    assert d.top == "eie_small" and (tmp_path / "eie_small.v").is_file()
+    with pytest.raises(EIEError, match="not a Verilog identifier"):
+        generate(CONFIGS["1pe-fifo1-w64"], tmp_path, design_name="1bad")
+    with pytest.raises(EIEError, match="positive"):
+        generate(CONFIGS["1pe-fifo1-w64"], tmp_path, clock_ns=0)
+
+
+def test_cli_generate(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_generate_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "gen"
+    args = parser.parse_args(["generate", "--pes", "2", "--fifo-depth", "2", "--sram-width",
+                              "32", "--spmat-words", "16", "--ptr-entries", "16",
+                              "--act-entries", "4", "--clock-ns", "2.5", "-o", str(out)])
+    assert args.func is cmd_generate
+    assert cmd_generate(args) == 0
+    assert "2 PE(s), 16 SRAM instances" in capsys.readouterr().out
+    cfg = EIEConfig.from_json((out / "config.json").read_text())
+    assert (cfg.n_pes, cfg.fifo_depth, cfg.sram_width, cfg.act_entries) == (2, 2, 32, 4)
+    assert "set clk_period 2.5" in (out / "constraint.sdc").read_text()
+
+
+SRAM_TB = r"""
+module tb;
+  reg clk = 0;
+  reg [2:0] ra = 0, wa = 0; reg re = 0, we = 0; reg [11:0] wd = 0;
+  wire [11:0] rd, rd_empty;
+  eie_sram #(.WIDTH(12), .DEPTH(5), .ADDR_WIDTH(3), .INIT_FILE("pe001/bias.hex")) dut (
+    .clk(clk), .r_addr(ra), .r_en(re), .r_data(rd), .w_addr(wa), .w_en(we), .w_data(wd));
+  eie_sram #(.WIDTH(12), .DEPTH(5), .ADDR_WIDTH(3), .INIT_FILE()) empty (
+    .clk(clk), .r_addr(ra), .r_en(1'b1), .r_data(rd_empty), .w_addr(3'd0), .w_en(1'b0),
+    .w_data(12'd0));
+  task cycle; begin #1 clk = 1; #1 clk = 0; end endtask
+  initial begin
+    $display("R0 %h", rd);
+    re = 1; ra = 1; cycle; $display("R1 %h %h", rd, rd_empty);        // backdoor word 1
+    re = 0; ra = 2; cycle; $display("R2 %h", rd);                     // held: r_en low
+    re = 1; we = 1; wa = 2; wd = 12'h5a5; cycle; $display("R3 %h", rd); // write-first
+    we = 0; ra = 0; cycle; $display("R4 %h", rd);                     // backdoor word 0
+    ra = 2; cycle; $display("R5 %h", rd);                             // the written word
+    ra = 3; cycle; $display("R6 %h", rd);                             // not in the file: 0
+    $finish;
+  end
+endmodule
+"""
+
+
+def test_sram_model_timing_and_backdoor_load(tmp_path):
+    d = generate(CONFIGS["1pe-fifo1-w64"], tmp_path / "rtl")
+    (tmp_path / "tb.v").write_text(SRAM_TB)
+    images = tmp_path / "images"
+    (images / "pe001").mkdir(parents=True)
+    (images / "pe001" / "bias.hex").write_text("abc\n123\n")
+    build = subprocess.run([verilator_bin(), "--binary", "--top-module", "tb", "-o", "sim",
+                            "-Mdir", str(tmp_path / "obj"), str(d.sram_file),
+                            str(tmp_path / "tb.v")], env=verilator_env(), capture_output=True,
+                           text=True, cwd=tmp_path)
+    assert build.returncode == 0, (build.stdout + build.stderr)[-3000:]
+    run = subprocess.run([str(tmp_path / "obj" / "sim"), f"+EIE_IMAGES={images}"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line[:1] == "R")
+    assert lines == {"R0": "000", "R1": "123 000", "R2": "123", "R3": "5a5", "R4": "abc",
+                     "R5": "5a5", "R6": "000"}

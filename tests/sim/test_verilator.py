@@ -1,0 +1,180 @@
+"""The generated Verilog on Verilator (cocotb): bit-exact against the golden model and
+cycle-exact against the Amaranth simulator.
+
+Builds are cached per configuration (a hash of the generated Verilog): tests with the
+same configuration share one build. The cache lives in a per-session temporary
+directory, or in $EIE_VERILATOR_BUILD when set (e.g. `build/verilator`, so that re-running
+the tests does not recompile).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cocotb_tools.runner")
+
+from compress.fixedpoint import choose_weight_frac  # noqa: E402
+from compress.images import pack_layers, write_images  # noqa: E402
+from compress.model import CompressedLayer  # noqa: E402
+from eie_hw.config import EIEConfig  # noqa: E402
+from eie_hw.errors import EIEError  # noqa: E402
+from sim.amaranth_backend import run_amaranth  # noqa: E402
+from sim.golden import GoldenModel  # noqa: E402
+from sim.verilator_backend import BUILD_ROOT_ENV, build_design, run_verilator  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory):
+    from eie_hw.tools import verilator_env
+    try:
+        verilator_env()
+    except EIEError as exc:
+        pytest.skip(str(exc))
+    explicit = os.environ.get(BUILD_ROOT_ENV)
+    return explicit if explicit else tmp_path_factory.mktemp("verilator-build")
+
+
+def small_config(n_pes, fifo_depth, sram_width):
+    return EIEConfig(n_pes=n_pes, fifo_depth=fifo_depth, sram_width=sram_width,
+                     spmat_words=256, ptr_entries=256, act_entries=32, bias_entries=64,
+                     max_layers=4)
+
+
+def random_network(rng, dims, density, config):
+    layers = []
+    for k, (n_in, n_out) in enumerate(zip(dims, dims[1:])):
+        codes = np.where(rng.random((n_out, n_in)) < density,
+                         rng.integers(1, 16, (n_out, n_in)), 0).astype(np.uint8)
+        codebook = rng.normal(0, 0.5, 16).astype(np.float32)
+        codebook[0] = 0
+        bias = rng.normal(0, 0.3, n_out).astype(np.float32) if k != 1 else None
+        layers.append(CompressedLayer(
+            name=f"fc{k}", codes=codes, codebook=codebook,
+            weight_frac=min(12, choose_weight_frac(codebook, config)),
+            relu=k < len(dims) - 2, bias=bias))
+    return layers
+
+
+def random_inputs(rng, n, cols, zero_fraction=0.35):
+    x = rng.normal(0, 1.5, (n, cols))          # negative activations included
+    x[rng.random(x.shape) < zero_fraction] = 0
+    x[0, 0] = 0                                 # at least one zero
+    x[0, -1] = -abs(x[0, -1]) - 0.5             # and one negative
+    return x
+
+
+def prepare(tmp_path, rng, config, dims, density=0.3, samples=2):
+    layers = random_network(rng, dims, density, config)
+    images = pack_layers(layers, config)
+    write_images(images, tmp_path / "model")
+    golden = GoldenModel(images).run(inputs_float=random_inputs(rng, samples, dims[0]))
+    return images, golden
+
+
+def check_outputs(run, golden):
+    for s in range(len(golden.inputs)):
+        for k, layer in enumerate(golden.layers):
+            assert np.array_equal(run.layer_outputs[s][k], layer.outputs[s]), \
+                f"sample {s} layer {layer.name}"
+        work = sum(layer.work_per_pe[s] for layer in golden.layers)
+        assert run.pe_busy[s] == work.tolist()
+
+
+def check_same_cycles(verilator, amaranth):
+    assert verilator.total_cycles == amaranth.total_cycles
+    assert verilator.layer_cycles == amaranth.layer_cycles
+    assert verilator.stall_cycles == amaranth.stall_cycles
+    assert verilator.pe_busy == amaranth.pe_busy
+    assert verilator.pe_starved == amaranth.pe_starved
+    assert verilator.spmat_reads == amaranth.spmat_reads
+    assert verilator.macs == amaranth.macs
+
+
+CONFIGS = [(2, 1, 32), (3, 2, 64), (4, 8, 128)]
+# Builds take most of this file's time (about 20-40 s each on 2 cores), so the tests share
+# three: the first configuration is built (only) with VCD tracing support, which the
+# waveform test needs anyway; tracing is off unless a run asks for waves.
+TRACED = {CONFIGS[0]: "vcd"}
+
+
+def run_on(tmp_path, images, golden, config, build_root, **kw):
+    key = (config.n_pes, config.fifo_depth, config.sram_width)
+    kw.setdefault("build_waves", TRACED.get(key))
+    return run_verilator(tmp_path / "model", images, golden.inputs, config,
+                         build_root=build_root, **kw)
+
+
+@pytest.mark.parametrize("n_pes,fifo_depth,sram_width", CONFIGS)
+def test_backdoor_bit_exact_and_cycle_exact(tmp_path, build_root, n_pes, fifo_depth,
+                                            sram_width):
+    rng = np.random.default_rng(1000 + 100 * n_pes + fifo_depth + sram_width)
+    config = small_config(n_pes, fifo_depth, sram_width)
+    dims = [int(d) for d in rng.integers(2 * n_pes + 4, 8 * n_pes + 24, 3)]
+    images, golden = prepare(tmp_path, rng, config, dims)
+    run = run_on(tmp_path, images, golden, config, build_root)
+    assert run.waves is None
+    check_outputs(run, golden)
+    check_same_cycles(run, run_amaranth(images, golden.inputs, config))
+    assert run.total_cycles[0] > 0 and run.host_cycles > sum(run.total_cycles)
+
+
+def test_host_port_loading(tmp_path, build_root):
+    rng = np.random.default_rng(21)
+    config = small_config(*CONFIGS[2])
+    images, golden = prepare(tmp_path, rng, config, [13, 17, 7], samples=1)
+    run = run_on(tmp_path, images, golden, config, build_root, load_via_host=True)
+    check_outputs(run, golden)
+    check_same_cycles(run, run_amaranth(images, golden.inputs, config, load_via_host=True))
+
+
+def test_three_layer_network_with_fillers(tmp_path, build_root):
+    rng = np.random.default_rng(22)
+    config = small_config(*CONFIGS[1])
+    # 60 rows over 3 PEs at 4 % density: gaps of more than 15 local rows need fillers.
+    images, golden = prepare(tmp_path, rng, config, [24, 60, 40, 9], density=0.04)
+    assert len(images.layers) == 3
+    assert sum(sum(d.fillers) for d in images.layers) > 0
+    run = run_on(tmp_path, images, golden, config, build_root)
+    check_outputs(run, golden)
+    check_same_cycles(run, run_amaranth(images, golden.inputs, config))
+
+
+def test_design_fifo_depth_differs_from_the_packed_one(tmp_path, build_root):
+    """fifo_depth is not a packing field: images packed for depth 8 run on depth 2."""
+    rng = np.random.default_rng(23)
+    packed = small_config(3, 8, 64)
+    images, golden = prepare(tmp_path, rng, packed, [20, 30, 8], samples=1)
+    design = small_config(*CONFIGS[1])
+    run = run_on(tmp_path, None, golden, design, build_root)
+    check_outputs(run, golden)
+    check_same_cycles(run, run_amaranth(images, golden.inputs, design))
+
+
+def test_vcd_waveform(tmp_path, build_root):
+    rng = np.random.default_rng(24)
+    config = small_config(*CONFIGS[0])
+    images, golden = prepare(tmp_path, rng, config, [8, 10, 4], samples=1)
+    run = run_on(tmp_path, images, golden, config, build_root, waves="vcd",
+                 work_dir=tmp_path / "run")
+    check_outputs(run, golden)
+    assert run.waves == tmp_path / "run" / "dump.vcd"
+    text = run.waves.read_text(errors="replace")
+    assert "$enddefinitions" in text and "busy" in text and "cmd__payload" in text
+    assert run.waves.stat().st_size > 10_000
+
+
+def test_build_is_cached(build_root):
+    config = small_config(*CONFIGS[1])
+    design, build_dir, _ = build_design(config, build_root)
+    again, build_dir_again, seconds = build_design(config, build_root)
+    assert seconds == 0.0 and build_dir_again == build_dir
+    assert (build_dir / design.top).is_file()
+    assert [p.read_bytes() for p in again.verilog_files] == \
+        [p.read_bytes() for p in design.verilog_files]
+
+
+def test_bad_waveform_format_is_a_clear_error(tmp_path, build_root):
+    config = small_config(*CONFIGS[0])
+    with pytest.raises(EIEError, match="vcd, fst"):
+        build_design(config, build_root, waves="ghw")

@@ -35,7 +35,7 @@ from compress.images import pack_layers, write_images  # noqa: E402
 from compress.model import CompressedLayer  # noqa: E402
 from eie_hw.config import EIEConfig  # noqa: E402
 from sim.golden import GoldenModel  # noqa: E402
-from sim.verilator_backend import build_design, default_build_root, run_verilator  # noqa: E402
+from sim.verilator_backend import default_build_root, run_verilator  # noqa: E402
 
 
 def synthetic_layer(rng, rows: int, cols: int, density: float, config: EIEConfig):
@@ -93,13 +93,14 @@ def main(argv=None) -> int:
 
     images, t_pack = timed("pack + write images", pack_and_write)
     golden, t_golden = timed("golden model", GoldenModel(images).run, inputs_float=x)
-    (design, build_dir, t_build), t_gen_build = timed(
-        "generate Verilog + Verilator build", build_design, config, args.build_root,
-        progress=lambda m: print("  " + m, flush=True))
-    run, t_run = timed("simulate (Verilator + cocotb, incl. load)", run_verilator,
+    run, t_run = timed("generate + build + simulate", run_verilator,
                        work / "model", images, golden.inputs, config,
-                       load_via_host=args.host_load, build_root=args.build_root)
+                       load_via_host=args.host_load, build_root=args.build_root,
+                       progress=lambda m: print("  " + m, flush=True))
     wall = time.perf_counter() - wall
+    print(f"  Verilog generation {run.generate_seconds:.2f} s, Verilator build "
+          f"{run.build_seconds:.2f} s{' (cached)' if run.build_cached else ''}, "
+          f"simulation process {run.sim_seconds:.2f} s")
 
     match = bool(np.array_equal(run.layer_outputs[0][0], golden.layers[0].outputs[0]))
     work_max = int(golden.layers[0].work_per_pe[0].max())
@@ -115,9 +116,9 @@ def main(argv=None) -> int:
         "busiest_pe_entries": work_max,
         "ccu_stall_cycles": run.stall_cycles[0],
         "simulated_cycles": run.host_cycles,
-        "build_cached": t_build == 0.0,
-        "generate_and_build_s": round(t_gen_build, 2),
-        "verilator_build_s": round(t_build, 2),
+        "build_cached": run.build_cached,
+        "generate_s": round(run.generate_seconds, 2),
+        "verilator_build_s": round(run.build_seconds, 2),
         "simulation_process_s": round(run.sim_seconds, 2),
         "protocol_s": round(run.run_seconds, 2),
         "simulated_cycles_per_s": round(run.host_cycles / run.sim_seconds, 1),
@@ -125,8 +126,8 @@ def main(argv=None) -> int:
         "pack_s": round(t_pack, 2),
         "golden_s": round(t_golden, 2),
         "wall_s": round(wall, 2),
-        "wall_without_build_s": round(wall - t_gen_build, 2),
-        "build_dir": str(build_dir),
+        "wall_without_build_s": round(wall - run.generate_seconds - run.build_seconds, 2),
+        "build_dir": str(run.build_dir),
     }
     print(json.dumps(figures, indent=1))
     if args.json:

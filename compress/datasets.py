@@ -77,11 +77,12 @@ def load_npz_dataset(path) -> Dataset:
         raise EIEError(f"data set {path} does not exist: pass an .npz with x_train, y_train, "
                        f"x_test, y_test, or omit --dataset for the bundled digits")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise EIEError(f"data set {path} is a single .npy array; save an .npz with "
-                               f"numpy.savez(path, x_train=..., y_train=..., x_test=..., "
-                               f"y_test=...)")
+        data = np.load(path, allow_pickle=False)
+        if not hasattr(data, "files"):
+            raise EIEError(f"data set {path} is a single .npy array; save an .npz with "
+                           f"numpy.savez(path, x_train=..., y_train=..., x_test=..., "
+                           f"y_test=...)")
+        with data:
             missing = [key for key in _KEYS if key not in data.files]
             if missing:
                 raise EIEError(f"data set {path} lacks {', '.join(missing)}: it must hold "

@@ -51,6 +51,7 @@ class DeepCompressionOptions:
     retrain_lr: float | None = 5e-4
     finetune_lr: float = 1e-4
     batch_size: int = 32
+    weight_decay: float = 0.0          # L2 during retraining
     seed: int | None = None            # shuffles; default: the model's seed
 
 
@@ -118,7 +119,7 @@ def prune_schedule(target: float, rounds: int) -> list[float]:
 def iterative_prune(model: MLP, dataset: Dataset, densities, rounds: int = 3,
                     epochs: int = 8, lr: float | None = 5e-4, batch_size: int = 32,
                     optimizer: str = "adam", seed: int | None = None,
-                    progress=None) -> tuple[list[np.ndarray], list[dict]]:
+                    progress=None, weight_decay: float = 0.0) -> tuple[list[np.ndarray], list[dict]]:
     """Prune `model` in place to `densities` over `rounds`; returns (masks, history)."""
     targets = layer_densities(model, densities)
     schedules = [prune_schedule(t, rounds) for t in targets]
@@ -132,7 +133,7 @@ def iterative_prune(model: MLP, dataset: Dataset, densities, rounds: int = 3,
             progress(f"pruning round {r + 1}/{rounds}: {kept}; retraining {epochs} epochs")
         round_seed = (model.seed if seed is None else seed) * 1000 + r + 1
         h = train(model, dataset, epochs, lr, batch_size, optimizer, masks=masks,
-                  seed=round_seed)
+                  seed=round_seed, weight_decay=weight_decay)
         history.append({"round": r + 1, "densities": [s[r] for s in schedules],
                         "test_accuracy": accuracy(model, dataset.x_test, dataset.y_test),
                         "epochs": h})
@@ -198,7 +199,8 @@ def deep_compress(model: MLP, dataset: Dataset, options: DeepCompressionOptions 
     t0 = time.perf_counter()
     masks, prune_history = iterative_prune(
         pruned, dataset, options.densities, options.rounds, options.retrain_epochs,
-        options.retrain_lr, options.batch_size, options.optimizer, seed, say)
+        options.retrain_lr, options.batch_size, options.optimizer, seed, say,
+        options.weight_decay)
     t1 = time.perf_counter()
     pruned_acc = accuracy(pruned, dataset.x_test, dataset.y_test)
     say(f"pruned: test accuracy {100 * pruned_acc:.2f} % (dense {100 * dense_acc:.2f} %); "
@@ -259,6 +261,7 @@ class TrainSettings:
     optimizer: str = "adam"
     lr: float | None = 1e-3
     batch_size: int = 32
+    weight_decay: float = 0.0
 
 
 def train_dense(dataset: Dataset, settings: TrainSettings | None = None, seed: int = 0,
@@ -266,7 +269,8 @@ def train_dense(dataset: Dataset, settings: TrainSettings | None = None, seed: i
     settings = settings or TrainSettings()
     model = MLP([dataset.n_features, *settings.hidden, dataset.n_classes], seed=seed)
     history = train(model, dataset, settings.epochs, settings.lr, settings.batch_size,
-                    settings.optimizer, progress=progress, label="dense training")
+                    settings.optimizer, progress=progress, label="dense training",
+                    weight_decay=settings.weight_decay)
     return model, history
 
 

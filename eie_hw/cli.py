@@ -101,13 +101,16 @@ def _print_simulation(report: dict) -> None:
         line = (f"  {layer['name']}: {layer['rows']} x {layer['cols']}, weight fraction "
                 f"{layer['weight_frac']}, max entries per PE {_worst(layer['work_per_pe_max'])}")
         if layer["cycles"] is not None:
-            line += (f", cycles {_worst(layer['cycles'])}, "
-                     f"{'matches' if layer['golden_match'] else 'DIFFERS FROM'} golden")
+            line += f", cycles {_worst(layer['cycles'])}"
+        if "golden_match" in layer:
+            line += f", {'matches' if layer['golden_match'] else 'DIFFERS FROM'} golden"
         print(line)
-    if "golden_match" in report:
-        print(f"cycles: {_worst(report['cycles'])} (worst sample), load-balance efficiency "
-              f"{report['load_balance_efficiency']}, bit-exact against golden: "
-              f"{report['golden_match']}")
+    if report["cycles"] is not None:
+        line = (f"cycles: {_worst(report['cycles'])} (worst sample), load-balance efficiency "
+                f"{report['load_balance_efficiency']}")
+        if "golden_match" in report:
+            line += f", bit-exact against golden: {report['golden_match']}"
+        print(line)
     q = report["quantization_error"]
     print(f"accumulator overflows: {report['accumulator_overflows']}")
     print(f"quantization error vs float reference: max {q['max_abs']:.4g}, rms "

@@ -73,7 +73,7 @@ from .golden import GoldenResult
 SCAN_LATENCY = ActRW.SCAN_LATENCY          # scan issue -> value at the CCU
 QUEUE_DEPTH = CCU.QUEUE_DEPTH              # scan credits (reads in flight + queued groups)
 RUN_START = 2                              # FETCH, DECODE, then RUN
-ARITH_TAIL = 4                             # A0 of an entry -> its write is 3 cycles later
+ARITH_TAIL = 4                             # A0 of the last entry -> the unit is idle (A1-A3)
 
 _NEG = -(1 << 40)                          # "no constraint" in the max-plus recurrence
 
@@ -105,7 +105,7 @@ class LayerTiming:
     broadcasts: int
 
 
-class _LayerShape:
+class LayerShape:
     """Per-PE column entry counts and Spmat word addresses of one layer (N x cols)."""
 
     def __init__(self, images: MemoryImages, layer: int):
@@ -124,7 +124,7 @@ class _LayerShape:
         self.last_word = np.maximum(end - 1, start) >> slot_bits
 
 
-def _spmat_reads(shape: _LayerShape, cols: np.ndarray) -> np.ndarray:
+def _spmat_reads(shape: LayerShape, cols: np.ndarray) -> np.ndarray:
     """Words read per PE when the columns `cols` (ascending) are walked in order."""
     n = shape.counts[:, cols]
     if n.size == 0:
@@ -159,7 +159,7 @@ def _union_length(starts: np.ndarray, ends: np.ndarray, owner: np.ndarray,
     return np.bincount(owner, weights=covered, minlength=n_owners).astype(np.int64)
 
 
-def layer_timing(shape: _LayerShape, nonzero: np.ndarray, n_pes: int,
+def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
                  fifo_depth: int) -> LayerTiming:
     """Run the recurrence of the module docstring for one layer and one input."""
     nonzero = np.asarray(nonzero, dtype=bool).reshape(-1)
@@ -265,7 +265,7 @@ def run_model_nonzeros(images: MemoryImages, nonzero_masks, config: EIEConfig | 
     """
     cfg = _check_config(images, config)
     n_layers = len(images.layers)
-    shapes: list[_LayerShape | None] = [None] * n_layers
+    shapes: list[LayerShape | None] = [None] * n_layers
     run = ModelRun()
     for sample in nonzero_masks:
         if len(sample) != n_layers:
@@ -278,7 +278,7 @@ def run_model_nonzeros(images: MemoryImages, nonzero_masks, config: EIEConfig | 
         layer_stall, layer_busy, layer_starved = [], [], []
         for k, mask in enumerate(sample):
             if shapes[k] is None:
-                shapes[k] = _LayerShape(images, k)
+                shapes[k] = LayerShape(images, k)
             t = layer_timing(shapes[k], mask, cfg.n_pes, cfg.fifo_depth)
             cycles.append(t.cycles)
             stall += t.stall_cycles

@@ -12,7 +12,7 @@ from eie_hw.errors import EIEError
 
 from .golden import GoldenModel, GoldenResult
 
-BACKENDS = ("golden", "amaranth")
+BACKENDS = ("golden", "model", "amaranth")
 
 
 def load_inputs(path) -> np.ndarray:
@@ -80,17 +80,22 @@ def hardware_report(report: dict, result: GoldenResult, run, backend: str,
                     batched: bool) -> dict:
     """Add what a hardware backend measured to the golden report, checked against it."""
     report["backend"] = backend
+    # The performance model has no outputs of its own: they are the golden model's.
+    measured_outputs = hasattr(run, "layer_outputs")
     matches = []
     for index, layer in enumerate(report["layers"]):
+        layer["cycles"] = _per_sample(np.array(run.layer_cycles)[:, index], batched)
+        if not measured_outputs:
+            continue
         hw = np.array([sample[index] for sample in run.layer_outputs])
         match = bool(np.array_equal(hw, result.layers[index].outputs))
         matches.append(match)
         layer["golden_match"] = match
-        layer["cycles"] = _per_sample(np.array(run.layer_cycles)[:, index], batched)
         if not match:
             layer["hardware_outputs"] = _per_sample(hw, batched)
-    report["outputs"] = _per_sample(run.outputs, batched)
-    report["golden_match"] = all(matches)
+    if measured_outputs:
+        report["outputs"] = _per_sample(run.outputs, batched)
+        report["golden_match"] = all(matches)
     report["cycles"] = _per_sample(np.array(run.total_cycles), batched)
     busy = np.array(run.pe_busy)
     compute = np.array(run.layer_cycles).sum(axis=1)
@@ -116,7 +121,11 @@ def simulate(directory, inputs: np.ndarray, backend: str = "golden",
     result = GoldenModel(images).run(inputs_float=inputs)
     batched = np.asarray(inputs).ndim == 2
     report = golden_report(result, design, batched)
-    if backend == "amaranth":
+    if backend == "model":
+        from .perf_model import run_model
+        report = hardware_report(report, result, run_model(images, result, design), backend,
+                                 batched)
+    elif backend == "amaranth":
         from .amaranth_backend import run_amaranth
         run = run_amaranth(images, result.inputs, design, load_via_host=load_via_host)
         report = hardware_report(report, result, run, backend, batched)

@@ -467,6 +467,19 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     return run
 
 
+def report_fields(run: VerilatorRun) -> dict:
+    """What the Verilator run cost, for the `eie simulate` JSON report."""
+    return {
+        "build_dir": str(run.build_dir) if run.build_dir else None,
+        "build_cached": run.build_cached,
+        "generate_seconds": round(run.generate_seconds, 3),
+        "build_seconds": round(run.build_seconds, 3),
+        "simulation_seconds": round(run.sim_seconds, 3),
+        "simulated_cycles": run.host_cycles,
+        "waves": str(run.waves) if run.waves else None,
+    }
+
+
 def main(argv=None) -> int:    # pragma: no cover - a convenience for manual runs
     """python -m sim.verilator_backend COMPRESSED_DIR INPUTS.npy [--host] [--waves FMT]"""
     import argparse

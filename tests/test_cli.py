@@ -163,3 +163,19 @@ def test_simulate_amaranth_backend(compressed, tmp_path, load):
     work = [layer["work_per_pe_max"] for layer in report["layers"]]
     assert max(report["pe_busy_cycles"]) <= sum(work)
     assert 0 < report["load_balance_efficiency"] <= 1
+
+
+def test_simulate_model_backend_matches_amaranth_cycles(compressed, tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(6).normal(0, 1, (2, 24)))
+    reports = {}
+    for backend in ("model", "amaranth"):
+        out = tmp_path / f"{backend}.json"
+        assert main(["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
+                     "--backend", backend, "--json", str(out)]) == 0
+        reports[backend] = json.loads(out.read_text())
+    model, rtl = reports["model"], reports["amaranth"]
+    assert model["backend"] == "model" and "golden_match" not in model
+    for key in ("cycles", "pe_busy_cycles", "pe_starved_cycles", "ccu_stall_cycles",
+                "spmat_reads", "load_balance_efficiency", "outputs"):
+        assert model[key] == rtl[key], key
+    assert [l["cycles"] for l in model["layers"]] == [l["cycles"] for l in rtl["layers"]]

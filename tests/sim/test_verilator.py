@@ -21,7 +21,8 @@ from eie_hw.config import EIEConfig  # noqa: E402
 from eie_hw.errors import EIEError  # noqa: E402
 from sim.amaranth_backend import run_amaranth  # noqa: E402
 from sim.golden import GoldenModel  # noqa: E402
-from sim.verilator_backend import BUILD_ROOT_ENV, build_design, run_verilator  # noqa: E402
+from sim.verilator_backend import (BUILD_ROOT_ENV, build_design, report_fields,  # noqa: E402
+                                   run_verilator)
 
 
 @pytest.fixture(scope="session")
@@ -162,6 +163,7 @@ def test_vcd_waveform(tmp_path, build_root):
     text = run.waves.read_text(errors="replace")
     assert "$enddefinitions" in text and "busy" in text and "cmd__payload" in text
     assert run.waves.stat().st_size > 10_000
+    assert report_fields(run)["waves"] == str(run.waves)
 
 
 def test_build_is_cached(build_root):

@@ -1,6 +1,6 @@
 """Training front end benchmark: dense training time, Deep Compression, DSD over seeds.
 
-    python bench/bench_training.py                       # everything, seeds 0-4
+    python bench/bench_training.py                       # everything
     python bench/bench_training.py --skip-dsd --seeds 0  # the demo's path only
 
 1. `train_and_compress` (what `eie demo` calls) for each seed: the 64-300-100-10 MLP
@@ -8,7 +8,7 @@
    test accuracy dense / pruned / quantized; then `eie compress` (compress_file) on the
    pre-quantized model for the 16-PE demo configuration: Deep Compression ratio and the
    real on-disk ratio of `model.eie`, from compress/report.py.
-2. DSD against dense training of the same length, over the same seeds (`dsd_experiment`).
+2. DSD against dense training of the same length over seeds 0-4 (`dsd_experiment`).
 
 All figures are printed and written as JSON (`--json`).
 """
@@ -90,7 +90,9 @@ def bench_dsd(seeds, options: DSDOptions) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", default="0,1,2,3,4")
+    p.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9",
+                   help="seeds of the Deep Compression runs")
+    p.add_argument("--dsd-seeds", default="0,1,2,3,4")
     p.add_argument("--skip-dsd", action="store_true")
     p.add_argument("--skip-deep-compression", action="store_true")
     p.add_argument("--dsd-epochs", type=int, default=10, help="epochs per DSD phase")
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
             result["deep_compression"] = bench_deep_compression(seeds, out)
     if not args.skip_dsd:
         options = DSDOptions(epochs=args.dsd_epochs, sparsity=args.dsd_sparsity)
-        result["dsd"] = bench_dsd(seeds, options)
+        result["dsd"] = bench_dsd([int(s) for s in args.dsd_seeds.split(",")], options)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")

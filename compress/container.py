@@ -18,6 +18,7 @@ import numpy as np
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
+from .balance import check_row_order
 from .encode import PEColumns, decode_layer, encode_layer, entry_fields
 from .huffman import HuffmanStream, encode_varint, huffman_decode, huffman_encode, read_varint
 from .model import CompressedLayer, CompressedModel
@@ -91,7 +92,10 @@ def _header_json(model: CompressedModel, config: EIEConfig, encoded) -> bytes:
                     "weight_frac": int(layer.weight_frac), "relu": bool(layer.relu),
                     "has_bias": layer.bias is not None,
                     "entries": [len(pc.entries) for pc in pe_columns],
-                    "dense_weights": int(layer.dense_weights), "stats": layer.stats}
+                    "dense_weights": int(layer.dense_weights), "stats": layer.stats,
+                    # Only for a permuted (load-balanced) layer: compress/balance.py.
+                    **({} if layer.row_order is None else
+                       {"row_order": [int(i) for i in layer.row_order]})}
                    for layer, pe_columns in zip(model.layers, encoded)],
     }
     return json.dumps(header, separators=(",", ":"), default=_json_default).encode()
@@ -224,7 +228,8 @@ def _read_layer(body: bytes, offset: int, meta: dict, config: EIEConfig):
     layer = CompressedLayer(
         name=name, codes=decode_layer(pe_columns, rows, cols, config), codebook=codebook,
         weight_frac=int(meta["weight_frac"]), relu=bool(meta["relu"]), bias=bias,
-        dense_weights=int(meta.get("dense_weights", 0)), stats=dict(meta.get("stats", {})))
+        dense_weights=int(meta.get("dense_weights", 0)), stats=dict(meta.get("stats", {})),
+        row_order=check_row_order(meta.get("row_order"), rows, f"layer {name}"))
     return layer, pe_columns, offset
 
 

@@ -38,6 +38,7 @@ class DSDOptions:
     optimizer: str = "adam"
     lr: float | None = None         # default: the optimizer's (adam 1e-3, sgd 0.05)
     batch_size: int = 32
+    weight_decay: float = 1e-4      # L2 in every phase of every variant
 
 
 def zero_fractions(model: MLP) -> list[float]:
@@ -63,7 +64,7 @@ def dsd_run(dataset: Dataset, seed: int = 0, options: DSDOptions | None = None,
 
     def phase(model, index, rate, masks=None):
         train(model, dataset, n, rate, options.batch_size, options.optimizer, masks=masks,
-              seed=seed * 100 + index)
+              seed=seed * 100 + index, weight_decay=options.weight_decay)
         return accuracy(model, dataset.x_test, dataset.y_test)
 
     t0 = time.perf_counter()

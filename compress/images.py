@@ -26,6 +26,7 @@ import numpy as np
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
+from .balance import check_row_order
 from .encode import PEColumns, encode_layer, local_rows
 from .fixedpoint import quantize_bias, quantize_codebook
 from .model import CompressedLayer
@@ -63,6 +64,9 @@ class LayerDescriptor:
     fillers: list[int] = field(default_factory=list)      # per PE
     codebook_float: list[float] = field(default_factory=list)
     bias_float: list[float] | None = None
+    # Row-to-PE assignment (compress/balance.py): row_order[q] = the original row stored
+    # at position q; None (and absent from the manifest) = interleaved, the identity.
+    row_order: list[int] | None = None
 
     def word(self, config: EIEConfig) -> int:
         value, shift = 0, 0
@@ -72,7 +76,10 @@ class LayerDescriptor:
         return value
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        if d.get("row_order") is None:
+            d.pop("row_order", None)
+        return d
 
 
 @dataclass
@@ -106,7 +113,8 @@ class MemoryImages:
                 and all(np.array_equal(a, b) for a, b in zip(self.spmat, other.spmat))
                 and all(np.array_equal(a, b) for a, b in zip(self.ptr, other.ptr))
                 and all(np.array_equal(a, b) for a, b in zip(self.bias, other.bias))
-                and np.array_equal(self.codebook, other.codebook))
+                and np.array_equal(self.codebook, other.codebook)
+                and [d.row_order for d in self.layers] == [d.row_order for d in other.layers])
 
 
 # ----------------------------------------------------------------------------- packing
@@ -176,7 +184,11 @@ def pack_layers(layers: list[CompressedLayer], config: EIEConfig,
             relu=bool(layer.relu), ptr_base=ptr_base, bias_base=bias_base,
             last=index == len(layers) - 1,
             codebook_float=[float(c) for c in layer.codebook],
-            bias_float=None if layer.bias is None else [float(b) for b in layer.bias])
+            bias_float=None if layer.bias is None else [float(b) for b in layer.bias],
+            row_order=None if layer.row_order is None
+            else [int(i) for i in check_row_order(
+                layer.row_order, layer.rows, f"layer {layer.name}",
+                "build it with compress.balance.assign_rows")])
         for pe, pc in enumerate(pe_columns):
             words = _ceil_div(len(pc.entries), epw)
             cap.check("Spmat words", "--spmat-words", spmat_used[pe] + words,
@@ -397,6 +409,10 @@ def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
         raise EIEError(f"{directory}: the layer descriptor layout differs from this version's")
 
     layers = [LayerDescriptor(**d) for d in manifest["layers"]]
+    for d in layers:
+        if d.row_order is not None:
+            d.row_order = [int(i) for i in check_row_order(d.row_order, d.rows,
+                                                           f"{directory}: layer {d.name}")]
     codebook = hex_to_signed(_read_checked(directory, "images/codebook.hex", sums),
                              packed.weight_bits, "codebook.hex")
     codebook = codebook.reshape(len(layers), packed.codebook_size)

@@ -24,6 +24,11 @@ class CompressedLayer:
     # Statistics from the steps before packing, carried into the report.
     dense_weights: int = 0       # rows * cols of the original layer
     stats: dict = field(default_factory=dict)
+    # Row-to-PE assignment (compress/balance.py): row_order[q] = the original row stored
+    # at position q (PE q mod N); None = the paper's interleaving (identity). When set,
+    # `codes` and `bias` are in the stored order (and the columns follow the previous
+    # layer's row_order).
+    row_order: np.ndarray | None = None
 
     @property
     def rows(self) -> int:

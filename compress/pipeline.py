@@ -12,6 +12,7 @@ import numpy as np
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
+from .balance import assign_rows, check_mode
 from .container import write_container
 from .encode import encode_layer
 from .fixedpoint import choose_weight_frac, check_weight_frac
@@ -32,6 +33,9 @@ class CompressOptions:
     global_prune: bool = False            # one magnitude threshold over all layers
     weight_frac: dict[str, int] = field(default_factory=dict)   # per layer override
     kmeans_iterations: int = 100
+    # Row-to-PE assignment (compress/balance.py): "interleave" (row i -> PE i mod N, the
+    # paper's) or "balanced" (rows permuted so every PE gets about the same work).
+    balance: str = "interleave"
 
 
 def parse_assignments(items: list[str] | None, kind, what: str) -> tuple[object, dict]:
@@ -77,6 +81,7 @@ def compress_layers(layers: list[InputLayer], config: EIEConfig,
                     options: CompressOptions, progress=None) -> CompressedModel:
     """Prune, share weights and pick each layer's fixed-point weight fraction."""
     _check_names(options, layers)
+    check_mode(options.balance)
     masks = _masks(layers, options)
     out = []
     for layer in layers:
@@ -103,7 +108,9 @@ def compress_layers(layers: list[InputLayer], config: EIEConfig,
         out.append(CompressedLayer(name=layer.name, codes=codes, codebook=codebook,
                                    weight_frac=s, relu=layer.relu, bias=layer.bias,
                                    dense_weights=layer.shape[0] * layer.shape[1], stats=stats))
-    return CompressedModel(layers=out)
+    if options.balance != "interleave" and progress:
+        progress(f"assigning rows to PEs ({options.balance})")
+    return CompressedModel(layers=assign_rows(out, config.n_pes, options.balance))
 
 
 @dataclass
@@ -133,6 +140,7 @@ def compress_file(model_path, out_dir, config: EIEConfig, options: CompressOptio
     write_images(images, out_dir)
     (out_dir / "config.json").write_text(config.to_json())
     report = build_report(model, images, stats, config)
+    report["row_assignment"] = options.balance
     report["seconds"] = round(time.perf_counter() - t0, 3)
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     (out_dir / "report.txt").write_text(format_report(report))

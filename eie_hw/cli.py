@@ -72,6 +72,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("--load", choices=("backdoor", "host"), default="backdoor",
                    help="hardware backends: preload memories (backdoor, fast) or write "
                         "them through the host port (realistic)")
+    p.add_argument("--waves", metavar="FILE.vcd|FILE.fst",
+                   help="hardware backends: write a waveform (verilator: .vcd or .fst; "
+                        "amaranth: .vcd)")
     add_config_arguments(p)
 
 
@@ -83,7 +86,8 @@ def _cmd_simulate(args) -> int:
     config = config_from_args(args, base=packed)
     inputs = load_inputs(args.input)
     report = simulate(args.directory, inputs, backend=args.backend, config=config,
-                      load_via_host=args.load == "host")
+                      load_via_host=args.load == "host", waves=args.waves,
+                      progress=_progress)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report) + "\n")
@@ -111,6 +115,8 @@ def _print_simulation(report: dict) -> None:
         if "golden_match" in report:
             line += f", bit-exact against golden: {report['golden_match']}"
         print(line)
+    if report.get("verilator", {}).get("waves"):
+        print(f"waveform: {report['verilator']['waves']}")
     q = report["quantization_error"]
     print(f"accumulator overflows: {report['accumulator_overflows']}")
     print(f"quantization error vs float reference: max {q['max_abs']:.4g}, rms "

@@ -87,8 +87,11 @@ async def run_samples(host, images: MemoryImages, x_int: np.ndarray, load_via_ho
         outputs = []
         for index, layer in enumerate(images.layers):
             await host.wait_idle(cycle_limit)
+            # The final layer's outputs in the original order (a load-balanced layer is
+            # stored permuted); earlier layers' in the stored order the next one reads.
+            order = layer.row_order if layer.last else None
             values = [to_signed(await host.read(Target.ACT, row, pe), cfg.act_bits)
-                      for pe, row in output_addresses(layer.rows, cfg.n_pes)]
+                      for pe, row in output_addresses(layer.rows, cfg.n_pes, order)]
             outputs.append(np.array(values, dtype=np.int64))
             if index + 1 < len(images.layers):
                 await host.write(Write(Target.CONTROL, Control.STATUS, CMD_START))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compress.balance import inverse
 from compress.encode import decode_pe_entries, local_rows
 from compress.fixedpoint import dequantize, output_stage, quantize_activations, wrap
 from compress.images import MemoryImages
@@ -176,6 +177,11 @@ class GoldenModel:
                                                     entries, weights_float, desc.rows)
         if desc.relu:
             out_float = np.maximum(out_float, 0.0)
+        if desc.last and desc.row_order is not None:
+            # A load-balanced final layer (compress/balance.py): back to the original
+            # order. Earlier layers stay in the stored order the next layer reads.
+            restore = inverse(np.asarray(desc.row_order, dtype=np.int64))
+            outputs, out_float = outputs[:, restore], out_float[:, restore]
         return LayerResult(
             name=desc.name, rows=desc.rows, cols=desc.cols, weight_frac=desc.weight_frac,
             relu=desc.relu, codebook=[int(c) for c in codebook], outputs=outputs,

@@ -49,9 +49,17 @@ def input_commands(x_int: np.ndarray, n_pes: int, act_bits: int) -> list[Write]:
     return commands
 
 
-def output_addresses(rows: int, n_pes: int) -> list[tuple[int, int]]:
-    """(pe, local row) of outputs 0 .. rows-1."""
-    return [(i % n_pes, i // n_pes) for i in range(rows)]
+def output_addresses(rows: int, n_pes: int, row_order=None) -> list[tuple[int, int]]:
+    """(pe, local row) of outputs 0 .. rows-1.
+
+    `row_order` (a load-balanced layer's, compress/balance.py): output `i` is the original
+    row `i`, stored at the position `q` with `row_order[q] == i`.
+    """
+    if row_order is None:
+        return [(i % n_pes, i // n_pes) for i in range(rows)]
+    position = np.empty(rows, dtype=np.int64)
+    position[np.asarray(row_order, dtype=np.int64)] = np.arange(rows)
+    return [(int(q) % n_pes, int(q) // n_pes) for q in position]
 
 
 def to_signed(value: int, bits: int) -> int:

@@ -12,7 +12,7 @@ from eie_hw.errors import EIEError
 
 from .golden import GoldenModel, GoldenResult
 
-BACKENDS = ("golden", "model", "amaranth")
+BACKENDS = ("golden", "model", "amaranth", "verilator")
 
 
 def load_inputs(path) -> np.ndarray:
@@ -112,7 +112,8 @@ def hardware_report(report: dict, result: GoldenResult, run, backend: str,
 
 
 def simulate(directory, inputs: np.ndarray, backend: str = "golden",
-             config: EIEConfig | None = None, load_via_host: bool = False) -> dict:
+             config: EIEConfig | None = None, load_via_host: bool = False,
+             waves=None, progress=None) -> dict:
     if backend not in BACKENDS:
         raise EIEError(f"backend {backend!r} is not available; choose from "
                        f"{', '.join(BACKENDS)}")
@@ -121,14 +122,25 @@ def simulate(directory, inputs: np.ndarray, backend: str = "golden",
     result = GoldenModel(images).run(inputs_float=inputs)
     batched = np.asarray(inputs).ndim == 2
     report = golden_report(result, design, batched)
+    if waves is not None and backend in ("golden", "model"):
+        raise EIEError("--waves needs a hardware backend (amaranth or verilator)")
     if backend == "model":
         from .perf_model import run_model
         report = hardware_report(report, result, run_model(images, result, design), backend,
                                  batched)
     elif backend == "amaranth":
         from .amaranth_backend import run_amaranth
-        run = run_amaranth(images, result.inputs, design, load_via_host=load_via_host)
+        if waves is not None and not str(waves).endswith(".vcd"):
+            raise EIEError("the amaranth backend writes VCD only: give --waves FILE.vcd")
+        run = run_amaranth(images, result.inputs, design, load_via_host=load_via_host,
+                           vcd_path=waves)
         report = hardware_report(report, result, run, backend, batched)
+    elif backend == "verilator":
+        from .verilator_backend import report_fields, run_verilator
+        run = run_verilator(directory, images, result.inputs, design,
+                            load_via_host=load_via_host, waves=waves, progress=progress)
+        report = hardware_report(report, result, run, backend, batched)
+        report["verilator"] = report_fields(run)
     return report
 
 

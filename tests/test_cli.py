@@ -179,3 +179,28 @@ def test_simulate_model_backend_matches_amaranth_cycles(compressed, tmp_path):
                 "spmat_reads", "load_balance_efficiency", "outputs"):
         assert model[key] == rtl[key], key
     assert [l["cycles"] for l in model["layers"]] == [l["cycles"] for l in rtl["layers"]]
+
+
+def test_simulate_verilator_equals_amaranth_report(compressed, tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(8).normal(0, 1, (2, 24)))
+    reports = {}
+    for backend in ("verilator", "amaranth"):
+        out = tmp_path / f"{backend}.json"
+        extra = ["--waves", str(tmp_path / "w.vcd")] if backend == "verilator" else []
+        assert main(["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
+                     "--backend", backend, "--json", str(out), *extra]) == 0
+        reports[backend] = json.loads(out.read_text())
+    v, a = reports["verilator"], reports["amaranth"]
+    assert v["backend"] == "verilator" and v["golden_match"] is True
+    for key in ("outputs", "cycles", "pe_busy_cycles", "pe_starved_cycles",
+                "ccu_stall_cycles", "spmat_reads", "load_balance_efficiency"):
+        assert v[key] == a[key], key
+    assert [l["cycles"] for l in v["layers"]] == [l["cycles"] for l in a["layers"]]
+    assert (tmp_path / "w.vcd").stat().st_size > 0
+
+
+def test_waves_need_a_hardware_backend(compressed, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.ones(24))
+    err = error_of(capsys, ["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
+                            "--waves", str(tmp_path / "w.vcd")])
+    assert "hardware backend" in err

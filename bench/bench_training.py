@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from compress.datasets import load_dataset  # noqa: E402
 from compress.deep_compression import DEMO_HW, train_and_compress  # noqa: E402
+from compress.pipeline import CompressOptions, compress_file  # noqa: E402
 from compress.dsd import DSDOptions, dsd_experiment  # noqa: E402
 from eie_hw.config import EIEConfig  # noqa: E402
+from sim.golden import GoldenModel  # noqa: E402
 
 
 def _pm(values, scale=100.0, digits=2) -> str:
@@ -41,19 +43,30 @@ def _pm(values, scale=100.0, digits=2) -> str:
 
 def bench_deep_compression(seeds, out_dir: Path) -> dict:
     config = EIEConfig(**DEMO_HW)
+    data = load_dataset()
     runs = []
     for seed in seeds:
         t0 = time.perf_counter()
-        summary = train_and_compress(out_dir / f"seed{seed}", seed=seed, hw_config=config)
+        summary = train_and_compress(out_dir / f"seed{seed}", seed=seed, dataset=data)
         wall = time.perf_counter() - t0
-        acc, comp = summary["accuracy"], summary["compression"]
+        # What train_and_compress(hw_config=...) does, keeping the images for the golden
+        # model: the fixed-point accuracy the hardware must reproduce.
+        packed = compress_file(summary["paths"]["quantized"], out_dir / f"seed{seed}" / "eie",
+                               config, CompressOptions())
+        summary["compression"] = packed.report["total"]
+        golden = GoldenModel(packed.images).run(inputs_float=data.x_test)
+        acc = summary["accuracy"]
+        acc["golden_fixed_point"] = float(np.mean(np.argmax(golden.outputs, axis=1)
+                                                  == data.y_test))
+        comp = summary["compression"]
         runs.append({"seed": seed, "wall_seconds": round(wall, 2), **summary})
         print(f"seed {seed}: {wall:.1f} s (train {summary['seconds']['train']:.1f}, prune+"
               f"retrain {summary['seconds']['prune_retrain']:.1f}, share+fine-tune "
               f"{summary['seconds']['share_finetune']:.1f}); accuracy dense "
               f"{100 * acc['dense']:.2f} %, pruned {100 * acc['pruned']:.2f} %, quantized "
               f"{100 * acc['quantized']:.2f} % (delta "
-              f"{100 * (acc['quantized'] - acc['dense']):+.2f}); kept "
+              f"{100 * (acc['quantized'] - acc['dense']):+.2f}), golden fixed point "
+              f"{100 * acc['golden_fixed_point']:.2f} %; kept "
               f"{summary['weights_kept']} of {summary['weights']}; DC ratio "
               f"{comp['deep_compression_ratio']:.1f}x, on-disk {comp['on_disk_ratio']:.1f}x "
               f"({comp['model_eie_bytes']} B)", flush=True)
@@ -97,6 +110,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-deep-compression", action="store_true")
     p.add_argument("--dsd-epochs", type=int, default=10, help="epochs per DSD phase")
     p.add_argument("--dsd-sparsity", type=float, default=0.5)
+    p.add_argument("--dsd-optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--out", default=None, help="directory for the models (default: temp)")
     p.add_argument("--json", default="build/bench_training.json")
     args = p.parse_args(argv)
@@ -109,7 +123,8 @@ def main(argv=None) -> int:
         if not args.skip_deep_compression:
             result["deep_compression"] = bench_deep_compression(seeds, out)
     if not args.skip_dsd:
-        options = DSDOptions(epochs=args.dsd_epochs, sparsity=args.dsd_sparsity)
+        options = DSDOptions(epochs=args.dsd_epochs, sparsity=args.dsd_sparsity,
+                             optimizer=args.dsd_optimizer)
         result["dsd"] = bench_dsd([int(s) for s in args.dsd_seeds.split(",")], options)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

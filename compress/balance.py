@@ -7,15 +7,14 @@ The hardware places stored row `q` of a layer in PE `q mod N` at local row `q di
 - ``"interleave"`` (default, the paper's): stored row `q` = original row `q`, so row `i`
   lives in PE `i mod N`. Nothing is permuted (``row_order`` is None).
 - ``"balanced"``: a permutation ``row_order`` (``row_order[q]`` = the original row stored
-  at position `q`) chosen so that every PE gets about the same work, *per column*:
-  rows are taken heaviest first (most non-zeros) and each goes to the PE, among those
-  with room left, whose entries in the row's non-zero columns are fewest so far (ties:
-  the PE with the fewest entries in all, then the lowest index). This greedy vector
-  balancing keeps every column's entries spread evenly over the PEs, so the PEs' work is
-  balanced for *any* input vector (only the columns of non-zero activations count), not
-  only in total. A PE holds exactly as many rows as under interleaving
-  (``ceil`` or ``floor(rows / N)``: ``compress.encode.local_rows``), so memory sizes do
-  not change. PE `p`'s rows are stored in ascending original order.
+  at position `q`) chosen so that every PE gets about the same work, *per column*, so
+  that the PEs' work is balanced for *any* input vector (only the columns of non-zero
+  activations count), not only in total, and the PEs stay in step along the broadcast
+  order (what the activation FIFOs need): a greedy vector balancing over single columns
+  and blocks of consecutive columns, then swaps that even out the totals
+  (`balanced_row_order` has the details). A PE holds exactly as many rows as under
+  interleaving (``ceil`` or ``floor(rows / N)``: ``compress.encode.local_rows``), so
+  memory sizes do not change. PE `p`'s rows are stored in ascending original order.
 
 A permuted layer stores ``codes[row_order]`` and ``bias[row_order]``; the next layer's
 columns are permuted with it (``codes[:, previous row_order]``), so the network computes
@@ -80,7 +79,7 @@ def balanced_row_order(codes: np.ndarray, n_pes: int,
     per_row = np.bincount(nz_rows, minlength=rows).astype(np.int64)
     starts = np.concatenate(([0], np.cumsum(per_row)))
 
-    column_load = np.zeros((cols, n_pes), dtype=np.float64)    # entries per column and PE
+    column_load = np.zeros((cols, n_pes), dtype=np.float32)    # entries per column and PE
     column_left = np.bincount(nz_cols, minlength=cols).astype(np.float64)
     blocks = []   # (per-row entries per block, per-PE entries per block, entries left)
     for size in block_scales:
@@ -219,10 +218,3 @@ def original_layers(layers: list[CompressedLayer]) -> list[CompressedLayer]:
                                        row_order=None))
         previous = None if order is None else np.asarray(order, dtype=np.int64)
     return out
-
-
-def entries_per_pe(codes: np.ndarray, n_pes: int) -> np.ndarray:
-    """Non-zeros per PE of a (stored-order) code matrix, fillers not counted."""
-    per_row = np.count_nonzero(codes, axis=1)
-    return np.bincount(np.arange(len(per_row)) % n_pes, weights=per_row,
-                       minlength=n_pes).astype(np.int64)

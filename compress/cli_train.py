@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from eie_hw.errors import EIEError
@@ -139,7 +140,7 @@ def cmd_train(args) -> int:
                   f"{args.optimizer}")
         history = train(model, data, args.epochs, args.lr, args.batch_size, args.optimizer,
                         progress=_progress, label="training",
-                        weight_decay=args.weight_decay)
+                        weight_decay=args.weight_decay, progress_every=5)
     dense_acc = accuracy(model, data.x_test, data.y_test)
     model.save_npz(out)
     report = {"dataset": data.name, "sizes": model.sizes, "seed": args.seed,
@@ -158,15 +159,15 @@ def cmd_train(args) -> int:
         save_quantized_npz(result.layers, quant_path)
         report["accuracy"] = result.accuracy
         report["densities"] = dict(zip(model.names, result.densities))
-        report["deep_compression"] = {"options": {k: v for k, v in vars(options).items()},
+        report["deep_compression"] = {"options": asdict(options),
                                       "history": result.history,
                                       "seconds": result.seconds}
         report["paths"]["quantized"] = str(quant_path)
         a = result.accuracy
-        print(f"Deep Compression: densities "
-              f"{', '.join(f'{n} {100 * d:.1f} %' for n, d in zip(model.names, result.densities))}; "
-              f"test accuracy dense {100 * a['dense']:.2f} %, pruned {100 * a['pruned']:.2f} %, "
-              f"quantized {100 * a['quantized']:.2f} %")
+        kept = ", ".join(f"{n} {100 * d:.1f} %" for n, d in zip(model.names, result.densities))
+        print(f"Deep Compression: densities {kept}; test accuracy dense "
+              f"{100 * a['dense']:.2f} %, pruned {100 * a['pruned']:.2f} %, quantized "
+              f"{100 * a['quantized']:.2f} %")
         print(f"pre-quantized model written to {quant_path}; next: eie compress "
               f"{quant_path} -o DIR")
     elif args.density:

@@ -29,7 +29,8 @@ from eie_hw.errors import EIEError
 from .datasets import Dataset, load_dataset
 from .kmeans import share_weights
 from .prune import prune_mask
-from .train import MLP, _savez, accuracy, iterate_batches, make_optimizer, train
+from .train import (MLP, _savez, accuracy, blas_single_thread, iterate_batches,
+                    make_optimizer, train)
 
 # Per-layer densities of LeNet-300-100 in the paper (8 %, 9 %, 26 %): the first layer
 # has the most redundancy, the small output layer the least.
@@ -170,6 +171,16 @@ def finetune_centroids(layers: list[QuantizedLayer], dataset: Dataset, epochs: i
     opt = make_optimizer(optimizer, codebooks + model.biases, lr)
     flat_codes = [l.codes.reshape(-1).astype(np.intp) for l in layers]
     rng = np.random.default_rng([seed, 0xCE17])
+    with blas_single_thread():
+        history = _finetune_epochs(model, layers, codebooks, flat_codes, opt, rng, dataset,
+                                   epochs, batch_size, progress)
+    for layer, b in zip(layers, model.biases):
+        layer.bias = b
+    return history
+
+
+def _finetune_epochs(model, layers, codebooks, flat_codes, opt, rng, dataset, epochs,
+                     batch_size, progress) -> list[dict]:
     x, y = dataset.x_train, dataset.y_train
     history = []
     for epoch in range(int(epochs)):
@@ -192,8 +203,6 @@ def finetune_centroids(layers: list[QuantizedLayer], dataset: Dataset, epochs: i
         if progress:
             progress(f"centroid fine-tuning epoch {epoch + 1}/{epochs}: test accuracy "
                      f"{100 * record['test_accuracy']:.2f} %")
-    for layer, b in zip(layers, model.biases):
-        layer.bias = b
     return history
 
 
@@ -279,7 +288,7 @@ def train_dense(dataset: Dataset, settings: TrainSettings | None = None, seed: i
     model = MLP([dataset.n_features, *settings.hidden, dataset.n_classes], seed=seed)
     history = train(model, dataset, settings.epochs, settings.lr, settings.batch_size,
                     settings.optimizer, progress=progress, label="dense training",
-                    weight_decay=settings.weight_decay)
+                    weight_decay=settings.weight_decay, progress_every=10)
     return model, history
 
 
@@ -301,9 +310,10 @@ def train_and_compress(out_dir, seed: int = 0, progress=None, dataset=None,
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    say(f"training {'-'.join(map(str, [data.n_features, *(settings or TrainSettings()).hidden, data.n_classes]))} "
-        f"MLP on {data.summary()}")
-    model, _ = train_dense(data, settings, seed)
+    settings = settings or TrainSettings()
+    sizes = [data.n_features, *settings.hidden, data.n_classes]
+    say(f"training the {'-'.join(map(str, sizes))} MLP on {data.summary()}")
+    model, _ = train_dense(data, settings, seed, progress=say)
     t1 = time.perf_counter()
     say(f"dense model: test accuracy "
         f"{100 * accuracy(model, data.x_test, data.y_test):.2f} % ({t1 - t0:.1f} s); "

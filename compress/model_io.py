@@ -61,12 +61,16 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise EIEError(f"model file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise EIEError(f"{path} is a single .npy array, not an .npz of layers")
+        data = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise EIEError(f"cannot read {path} as .npz ({exc}): the file is corrupt or not "
+                       f"made by numpy.savez") from None
+    if not hasattr(data, "files"):
+        raise EIEError(f"{path} is a single .npy array, not an .npz of layers: save the "
+                       f"layers with numpy.savez(path, **{{'fc1.weight': ...}})")
+    try:
+        with data:
             return {key: data[key] for key in data.files}
-    except EIEError:
-        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise EIEError(f"cannot read {path} as .npz ({exc}): the file is corrupt or not "
                        f"made by numpy.savez") from None

@@ -32,6 +32,10 @@ def _add_compress(sub) -> None:
     p.add_argument("--weight-frac", action="append", metavar="LAYER=S",
                    help="override the fixed-point weight fraction of a layer")
     p.add_argument("--kmeans-iterations", type=int, default=100, metavar="N")
+    p.add_argument("--balance", choices=("interleave", "balanced"), default="interleave",
+                   help="row-to-PE assignment: interleave (row i -> PE i mod N, the paper's; "
+                        "default) or balanced (rows permuted so that every PE gets about "
+                        "the same work; outputs come back in the original order)")
     add_config_arguments(p)
 
 
@@ -45,7 +49,8 @@ def _cmd_compress(args) -> int:
         raise EIEError("--weight-frac takes LAYER=S (the fraction is chosen per layer)")
     options = CompressOptions(layer_density=layer_density, global_prune=args.global_prune,
                               weight_frac=weight_frac,
-                              kmeans_iterations=args.kmeans_iterations)
+                              kmeans_iterations=args.kmeans_iterations,
+                              balance=args.balance)
     if density is not None:
         options.density = density
     config = config_from_args(args)
@@ -131,69 +136,77 @@ def _print_simulation(report: dict) -> None:
 # ----------------------------------------------------------------------------- demo
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the main job, end to end on the bundled example",
-                       description="Compress the bundled example network and run it on "
-                                   "the golden model.")
+    p = sub.add_parser("demo", help="the main job: train, compress, generate, run on Verilator",
+                       description="Train the digits MLP (64-300-100-10), Deep-Compress it, "
+                                   "generate the accelerator's Verilog, run the test set on "
+                                   "it under Verilator and print a summary.")
     p.add_argument("-o", "--output", default="build/demo", metavar="DIR")
-    p.add_argument("--samples", type=int, default=64, metavar="N",
-                   help="samples for the golden model (default 64)")
-    p.add_argument("--rtl-samples", type=int, default=4, metavar="N",
-                   help="of those, samples also run on the RTL in the Amaranth simulator "
-                        "(default 4; about 10 s each)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="test samples to run on the hardware (default: all 360)")
+    p.add_argument("--backend", choices=("verilator", "amaranth"), default="verilator",
+                   help="hardware simulator (amaranth is slower: use --samples 8)")
+    p.add_argument("--seed", type=int, default=0, metavar="S")
 
 
 def _cmd_demo(args) -> int:
     import numpy as np
 
-    from compress.example import example_inputs, write_example
-    from compress.pipeline import CompressOptions, compress_file
-    from compress.report import format_report
+    from compress.datasets import load_dataset
+    from compress.deep_compression import DEMO_HW, train_and_compress
     from sim.run import simulate
 
+    from .generate import generate
+
     out = Path(args.output)
-    model_path = write_example(out / "example.npz")
-    _progress(f"bundled example network 64-300-100-10 written to {model_path}")
-    config = EIEConfig(n_pes=16, act_entries=64, bias_entries=64, spmat_words=1024,
-                       ptr_entries=1024, max_layers=4)
-    options = CompressOptions(layer_density={"fc1": 0.12, "fc2": 0.12, "fc3": 0.3})
-    result = compress_file(model_path, out / "compressed", config, options,
-                           progress=_progress)
-    print(format_report(result.report), end="")
-    inputs = example_inputs(args.samples)
-    np.save(out / "inputs.npy", inputs)
-    _progress(f"running {args.samples} samples on the golden model")
-    report = simulate(result.directory, inputs)
-    (out / "simulate.json").write_text(json.dumps(report) + "\n")
-    rtl = None
-    if args.rtl_samples > 0:
-        _progress(f"running {args.rtl_samples} samples on the RTL (Amaranth simulator)")
-        rtl = simulate(result.directory, inputs[:args.rtl_samples], backend="amaranth")
-        (out / "simulate_rtl.json").write_text(json.dumps(rtl) + "\n")
-    q = report["quantization_error"]
-    work = [max(layer["work_per_pe_max"]) for layer in report["layers"]]
-    total = result.report["total"]
-    print("\nsummary")
-    print(f"  weights kept: {total['kept']:,} of {total['weights']:,} "
-          f"({100 * total['density']:.1f} %)")
+    config = EIEConfig(**DEMO_HW)
+    t0 = time.perf_counter()
+    training = train_and_compress(out / "train", seed=args.seed, progress=_progress,
+                                  hw_config=config)
+    compressed = Path(training["paths"]["compressed"])
+    _progress(f"generating the Verilog for {config.n_pes} PEs into {out / 'rtl'}")
+    generate(config, out / "rtl")
+    data = load_dataset(None)
+    n = len(data.x_test) if args.samples is None else max(1, min(args.samples,
+                                                                 len(data.x_test)))
+    _progress(f"running {n} test samples on the {args.backend} backend (the first run "
+              f"builds the simulator: about 1-2 minutes)")
+    report = simulate(compressed, data.x_test[:n], backend=args.backend, progress=_progress)
+    (out / "hardware.json").write_text(json.dumps(report) + "\n")
+
+    labels = data.y_test[:n]
+    hw_acc = float(np.mean(np.argmax(report["outputs"], axis=1) == labels))
+    golden = np.array(report["layers"][-1]["outputs"])
+    golden_acc = float(np.mean(np.argmax(golden, axis=1) == labels))
+    float_acc = float(np.mean(np.argmax(report["outputs_float"], axis=1) == labels))
+    acc = training["accuracy"]
+    total = training["compression"]
+    cycles = np.array(report["cycles"])
+    per_layer = [int(np.mean(layer["cycles"])) for layer in report["layers"]]
+    print("\nsummary (digits 8x8, 64-300-100-10 MLP)")
+    print(f"  accuracy, all {len(data.y_test)} test samples: dense float "
+          f"{100 * acc['dense']:.2f} %, compressed float {100 * acc['quantized']:.2f} %")
+    print(f"  on {n} test samples: compressed float {100 * float_acc:.2f} %, golden model "
+          f"{100 * golden_acc:.2f} %, hardware ({args.backend}) {100 * hw_acc:.2f} %; "
+          f"hardware bit-exact against golden: {report['golden_match']}")
+    print(f"  weights kept: {training['weights_kept']:,} of {training['weights']:,} "
+          f"({100 * training['weights_kept'] / training['weights']:.1f} %)")
     print(f"  compression: {total['deep_compression_ratio']}x (Deep Compression), "
-          f"{total['on_disk_ratio']}x on disk ({total['model_eie_bytes']:,} B)")
-    print(f"  golden model vs float reference on {args.samples} samples: argmax agreement "
-          f"{100 * q['argmax_agreement']:.1f} %, max error {q['max_abs']:.4g}, "
-          f"{report['accumulator_overflows']} accumulator overflows")
-    print(f"  worst-case entries per PE by layer ({config.n_pes} PEs): {work}")
-    if rtl is not None:
-        cycles = rtl["cycles"]
-        print(f"  RTL on {args.rtl_samples} samples: bit-exact against golden: "
-              f"{rtl['golden_match']}; cycles per inference {min(cycles)}..{max(cycles)} "
-              f"(per layer {[max(layer['cycles']) for layer in rtl['layers']]}), "
-              f"load-balance efficiency {np.mean(rtl['load_balance_efficiency']):.2f}")
-    print(f"  written: {out}/ (compressed/ model + images + reports, simulate*.json)")
-    return 0 if rtl is None or rtl["golden_match"] else 1
+          f"{total['on_disk_ratio']}x on disk ({total['model_eie_bytes']:,} B model.eie)")
+    print(f"  cycles per inference ({config.n_pes} PEs): mean {cycles.mean():.0f}, "
+          f"min {cycles.min()}, max {cycles.max()}; per layer {per_layer}")
+    print(f"  load-balance efficiency: {np.mean(report['load_balance_efficiency']):.3f}")
+    print(f"  written: {out}/train (models, training.json), {compressed} (model.eie, "
+          f"images, report), {out}/rtl (Verilog, OpenROAD hand-off), {out}/hardware.json")
+    print(f"  total time {time.perf_counter() - t0:.0f} s")
+    return 0 if report["golden_match"] else 1
 
 
 # ----------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
+    from compress.cli_train import add_dsd_parser, add_train_parser
+    from sim.cli_sweep import add_sweep_parser
+
     from .cli_hw import add_generate_parser, add_synth_parser
     parser = argparse.ArgumentParser(prog="eie", description="EIE accelerator generator")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -201,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     add_generate_parser(sub)
     add_synth_parser(sub)
+    add_sweep_parser(sub)
+    add_train_parser(sub)
+    add_dsd_parser(sub)
     _add_demo(sub)
     return parser
 
@@ -215,7 +231,22 @@ def _cmd_synth(args) -> int:
     return cmd_synth(args)
 
 
-COMMANDS = {"compress": _cmd_compress, "simulate": _cmd_simulate, "generate": _cmd_generate,
+def _cmd_train(args) -> int:
+    from compress.cli_train import cmd_train
+    return cmd_train(args)
+
+
+def _cmd_dsd(args) -> int:
+    from compress.cli_train import cmd_dsd
+    return cmd_dsd(args)
+
+
+def _cmd_sweep(args) -> int:
+    from sim.cli_sweep import cmd_sweep
+    return cmd_sweep(args)
+
+
+COMMANDS = {"train": _cmd_train, "dsd": _cmd_dsd, "sweep": _cmd_sweep, "compress": _cmd_compress, "simulate": _cmd_simulate, "generate": _cmd_generate,
             "synth": _cmd_synth, "demo": _cmd_demo}
 
 

@@ -61,3 +61,10 @@ def test_missing_and_corrupt_files(tmp_path):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(EIEError, match="cannot read"):
         load_model(bad, code_bits=4)
+
+
+def test_single_npy_array_is_a_clear_error(tmp_path):
+    path = tmp_path / "w.npy"
+    np.save(path, np.ones((2, 2)))
+    with pytest.raises(EIEError, match="single .npy array"):
+        load_model(path, code_bits=4)

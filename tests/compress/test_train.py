@@ -134,7 +134,7 @@ def test_npz_is_the_eie_compress_format(tmp_path, blobs):
 
 def test_pytorch_import():
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  (only whether it imports)
     except ImportError:
         with pytest.raises(EIEError, match="torch, which is not installed"):
             import_state_dict("model.pt")

@@ -1,0 +1,166 @@
+"""The paper's benchmark table: synthetic Table III layers on our design, beside Table IV.
+
+    python bench/bench_paper_table.py [--samples 5 --seed 0 --jobs 2
+                                       -o build/paper-table --verilator --readme]
+
+Every layer of the spec's Table III (size, weight density, activation density) is built
+as random codes (uniform non-zeros at the weight density) and run at 64 PEs, FIFO depth
+8, 64-bit Spmat words on `--samples` random input vectors (uniform non-zeros at the
+activation density) with the performance model (`sim/perf_model.py`, cycle-exact against
+the RTL), for both row-to-PE assignments (`interleave`, the paper's `i mod N`, and
+`balanced`, compress/balance.py). It uses `sim.sweep.run_sweep`, so results are cached in
+`-o` and a re-run is instant.
+
+Reported per layer: the paper's EIE actual and theoretical cycles (Table IV, us x 800),
+the broadcast count nnz(a) (one broadcast per cycle at most: a lower bound), and per
+assignment the ideal cycles (perfect balance: entries of the non-zero columns / 64), our
+cycles, their excess over ideal, and the load-balance efficiency (busy / (64 x cycles)).
+All figures are means over the samples.
+
+`--verilator` also runs, for one sample, the layers that fit the default memory sizes
+(so that they share one 64-PE Verilator build, cached in build/verilator) on the
+Verilated RTL, and reports its cycles and whether they equal the model's. `--readme`
+rewrites the generated table in bench/README.md (between its paper-table markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+# Runs from a checkout without installing the package.
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from eie_hw.config import EIEConfig  # noqa: E402
+from eie_hw.errors import EIEError  # noqa: E402
+from sim.sweep import TABLE_III, run_sweep  # noqa: E402
+
+PAPER_CONFIG = EIEConfig(n_pes=64, fifo_depth=8, sram_width=64)
+BEGIN, END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->"
+MODES = ("interleave", "balanced")
+
+
+def fits_default(spec) -> bool:
+    """Does the layer fit the default memory sizes (one shared Verilator build)?"""
+    c = PAPER_CONFIG
+    return (max(spec.rows, spec.cols) <= c.n_pes * c.act_entries
+            and spec.cols + 2 <= c.ptr_entries and -(-spec.rows // c.n_pes) <= c.bias_entries)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=5, help="input vectors per layer (5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of layers and inputs (0)")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (2)")
+    p.add_argument("-o", "--output", default=str(ROOT / "build" / "paper-table"),
+                   help="sweep output and cache directory (build/paper-table)")
+    p.add_argument("--layers", default=",".join(TABLE_III), help="subset of Table III")
+    p.add_argument("--verilator", action="store_true",
+                   help="also run the layers that fit the default sizes on Verilator")
+    p.add_argument("--readme", action="store_true",
+                   help="write the table into bench/README.md")
+    return p.parse_args(argv)
+
+
+def _n(v, digits=0) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def table(rows: dict, verilator: dict, specs, samples: int) -> str:
+    head = ["layer", "in x out", "W %", "A %", "paper actual", "paper theor.", "nnz(a)"]
+    for mode in MODES:
+        head += [f"{mode}: ideal", "cycles", "vs ideal", "LB eff."]
+    head.append("Verilator, sample 1 (interleave / balanced)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for spec in specs:
+        r0 = rows[(spec.name, MODES[0])]
+        line = [spec.name, f"{spec.cols} x {spec.rows}", f"{100 * spec.weight_density:g}",
+                f"{100 * spec.act_density:g}", _n(spec.paper_cycles),
+                _n(spec.paper_theoretical_cycles), _n(r0["broadcasts"])]
+        for mode in MODES:
+            r = rows[(spec.name, mode)]
+            line += [_n(r["ideal_cycles_balanced"]), _n(r["cycles"]),
+                     f"{100 * (r['cycles'] / r['ideal_cycles_balanced'] - 1):+.1f} %",
+                     f"{r['load_balance_efficiency']:.3f}"]
+        v = [verilator.get((spec.name, mode)) for mode in MODES]
+        if all(x is None for x in v):
+            line.append("-" if not verilator else "not run (needs larger memories than "
+                        "the cached default build)" if not fits_default(spec) else "not run")
+        else:
+            line.append(" / ".join(
+                "-" if x is None else f"{x['cycles']:,} ({'= model' if x['model_matches_rtl'] else 'model ' + format(x['model_cycles'], ',')}"
+                f"{'' if x['golden_match'] else ', OUTPUTS DIFFER'})" for x in v))
+        lines.append("| " + " | ".join(line) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when inside it (no machine paths in README)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def write_readme(text: str) -> Path:
+    path = ROOT / "bench" / "README.md"
+    readme = path.read_text()
+    block = f"{BEGIN}\n{text}{END}"
+    if BEGIN in readme and END in readme:
+        start = readme.index(BEGIN)
+        end = readme.index(END) + len(END)
+        readme = readme[:start] + block + readme[end:]
+    else:
+        readme = readme.rstrip("\n") + "\n\n## The paper's benchmark table (Table III / IV)\n\n" \
+            + block + "\n"
+    path.write_text(readme)
+    return path
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = [n.strip() for n in args.layers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TABLE_III]
+    if unknown:
+        raise SystemExit(f"unknown layer(s) {unknown}; Table III has {list(TABLE_III)}")
+    specs = [TABLE_III[n] for n in names]
+    out = Path(args.output)
+    t0 = time.perf_counter()
+    result = run_sweep(specs, out / "model", base=PAPER_CONFIG, balance=MODES,
+                       samples=args.samples, seed=args.seed, jobs=args.jobs, progress=True,
+                       plots=False)
+    rows = {(r["layer"], r["balance"]): r for r in result.rows}
+    model_seconds = time.perf_counter() - t0
+    print(f"performance model: {len(result.rows)} rows in {model_seconds:.1f} s "
+          f"({result.computed} computed, {result.cached} cached)", flush=True)
+
+    verilator = {}
+    if args.verilator:
+        fit = [s for s in specs if fits_default(s)]
+        print(f"Verilator: {', '.join(s.name for s in fit)} (the others need larger memories "
+              f"than the default build)", flush=True)
+        try:
+            vres = run_sweep(fit, out / "verilator", base=PAPER_CONFIG, balance=MODES,
+                             samples=1, seed=args.seed, jobs=1, backend="verilator",
+                             progress=True, plots=False)
+            verilator = {(r["layer"], r["balance"]): r for r in vres.rows}
+        except EIEError as exc:
+            print(f"Verilator: not run: {exc}", file=sys.stderr)
+
+    text = (f"Command: `python bench/bench_paper_table.py --samples {args.samples} --seed "
+            f"{args.seed}{' --verilator' if args.verilator else ''} --readme` "
+            f"(64 PEs, FIFO 8, 64-bit Spmat words; means over {args.samples} random input "
+            f"vectors; table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"from the results cached in {_shown(out)}).\n\n"
+            + table(rows, verilator, specs, args.samples))
+    print(text)
+    if args.readme:
+        print(f"wrote {write_readme(text)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""`eie sweep`: the command-line front of sim/sweep.py (hooked into eie_hw/cli.py)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from eie_hw.config import add_config_arguments, config_from_args, config_overrides
+from eie_hw.errors import EIEError
+
+
+def add_sweep_parser(sub) -> None:
+    from compress.balance import BALANCE_MODES
+    from .sweep import BACKENDS, TABLE_III, jobs_default
+    p = sub.add_parser(
+        "sweep", help="design-space sweep: cycles, load balance, Spmat reads (and area) per "
+                      "config",
+        description="Run every combination of the swept config values on every layer with "
+                    "the performance model (or Verilator) and write OUT/sweep.csv, "
+                    "OUT/sweep.json and plots (PNG + SVG) into OUT/plots. Points are cached "
+                    "in OUT/cache: re-running an interrupted sweep resumes it.",
+        epilog="example: eie sweep --layers Alex-7,NT-We --sweep fifo_depth=1,2,4,8,16,32 "
+               "--pes 64 -o build/sweep-fifo   (see docs/sweeps.md)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output directory")
+    p.add_argument("--layers", metavar="L1,L2",
+                   help=f"synthetic layers: Table III names ({', '.join(TABLE_III)}), `all`, "
+                        f"or INxOUT:WEIGHT_DENSITY:ACT_DENSITY")
+    p.add_argument("--model", metavar="DIR", action="append",
+                   help="a compressed model directory (eie compress -o DIR); repeatable")
+    p.add_argument("--input", metavar="ACT.npy",
+                   help="inputs for --model (float vector or batch; default: random)")
+    p.add_argument("--sweep", metavar="FIELD=V1,V2", action="append",
+                   help="config field and its values (repeatable; the points are all "
+                        "combinations). Values: 1,2,4 or LO..HI or LO..HI*K (e.g. 1..256*2)")
+    p.add_argument("--balance", default="interleave", metavar="MODE[,MODE]",
+                   help=f"row-to-PE assignment(s) to compare: {', '.join(BALANCE_MODES)} "
+                        f"(default interleave)")
+    p.add_argument("--backend", choices=BACKENDS, default="model",
+                   help="performance model (default) or the Verilated RTL (spot checks)")
+    p.add_argument("--samples", type=int, default=1, metavar="N",
+                   help="input vectors per point; figures are averaged (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic layers and inputs")
+    p.add_argument("--jobs", type=int, default=jobs_default(), metavar="N",
+                   help=f"local worker processes (default: the core count, "
+                        f"{jobs_default()})")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="hand the points to a Dask cluster (e.g. tcp://host:8786)")
+    p.add_argument("--synth", action="store_true",
+                   help="also synthesize every distinct config (Yosys; minutes each) and "
+                        "report PE logic area and slack")
+    p.add_argument("--liberty", metavar="FILE", help="liberty file for --synth (area, timing)")
+    p.add_argument("--clock-ns", type=float, default=1.25, metavar="T",
+                   help="clock period for --synth (default 1.25)")
+    p.add_argument("--fresh", action="store_true", help="ignore cached points (recompute)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(p)
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import (format_table, model_source, parse_layers, parse_sweep, run_sweep)
+    layers = parse_layers(args.layers) if args.layers else []
+    if args.input and not args.model:
+        raise EIEError("--input goes with --model DIR (synthetic layers make their own inputs)")
+    for directory in args.model or []:
+        layers.append(model_source(directory, args.input))
+    if not layers:
+        raise EIEError("nothing to sweep: give --layers (e.g. Alex-7,NT-We) and/or --model DIR")
+    base = config_from_args(args)
+    # Flags are taken as they are; a --config file is a base whose memory sizes are still
+    # enlarged per point as the layers need.
+    explicit = set(config_overrides(args))
+    sweep = parse_sweep(args.sweep)
+    balance = tuple(m.strip() for m in args.balance.split(",") if m.strip())
+    command = "eie sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if len(sys.argv) > 1 and sys.argv[1] == "sweep" else None
+    result = run_sweep(layers, args.output, base=base, sweep=sweep, explicit=explicit,
+                       balance=balance, backend=args.backend, samples=args.samples,
+                       seed=args.seed, jobs=args.jobs, scheduler=args.scheduler,
+                       synth=args.synth, liberty=args.liberty, clock_ns=args.clock_ns,
+                       progress=not args.quiet, plots=not args.no_plots, fresh=args.fresh,
+                       command=command)
+    print(format_table(result.rows, result.swept), end="")
+    print(f"{len(result.rows)} rows ({result.computed} computed, {result.cached} from the "
+          f"cache) in {result.seconds:.1f} s")
+    print(f"wrote {result.csv_path}, {result.json_path}"
+          + (f" and {len(result.plots)} plot files in {result.plots[0].parent}"
+             if result.plots else ""))
+    bad = [r for r in result.rows if r.get("golden_match") is False]
+    if bad:
+        print(f"{len(bad)} row(s) where the RTL differs from the golden model", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,262 @@
+"""`eie sweep` (sim/sweep.py, sim/plots.py, sim/cli_sweep.py): results, plots, resume,
+parallel runs, Dask, clear errors. Small custom layers and the performance model keep it
+fast; the Verilator spot check runs only with EIE_SWEEP_VERILATOR=1."""
+
+import argparse
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
+from sim import sweep as sweep_mod
+from sim.cli_sweep import add_sweep_parser, cmd_sweep
+from sim.sweep import (TABLE_III, fit_config, model_source, parse_layers, parse_sweep,
+                       parse_values, run_sweep)
+
+BASE = EIEConfig(n_pes=8)
+LAYERS = "300x200:0.1:0.5,120x260:0.2:1.0"
+KEYS = ("layer", "balance", "n_pes", "fifo_depth", "sram_width", "cycles",
+        "ideal_cycles_max_pe", "ideal_cycles_balanced", "load_balance_efficiency",
+        "stall_cycles", "spmat_reads", "entries", "speedup")
+
+
+def small(out, sweep=("fifo_depth=1,2,4",), **kw):
+    kw.setdefault("base", BASE)
+    kw.setdefault("plots", False)
+    return run_sweep(parse_layers(kw.pop("layers", LAYERS)), out, sweep=parse_sweep(list(sweep)),
+                     **kw)
+
+
+def essentials(rows):
+    return [{k: r.get(k) for k in KEYS} for r in rows]
+
+
+def test_parse_sweep_values_and_names():
+    assert parse_sweep(["fifo_depth=1,2,4", "pes=4..6", "sram-width=32..256*2"]) == {
+        "fifo_depth": [1, 2, 4], "n_pes": [4, 5, 6], "sram_width": [32, 64, 128, 256]}
+    assert parse_values("8, 8, 1", "fifo_depth") == [8, 1]
+    assert parse_sweep([]) == {}
+
+
+@pytest.mark.parametrize("spec, message", [
+    (["fifo=1,2"], "unknown sweep field 'fifo'.*fifo_depth"),
+    (["fifo_depth=1,two"], "'two' for fifo_depth is not an integer"),
+    (["fifo_depth=1.5"], "not an integer"),
+    (["fifo_depth"], "FIELD=V1,V2"),
+    (["fifo_depth="], "has no values"),
+    (["fifo_depth=8..1"], "is empty"),
+    (["fifo_depth=1", "fifo_depth=2"], "swept twice"),
+])
+def test_bad_sweep_specs(spec, message):
+    with pytest.raises(EIEError, match=message):
+        parse_sweep(spec)
+
+
+def test_bad_layers_and_points(tmp_path):
+    with pytest.raises(EIEError, match="unknown layer 'Alex-9'.*Alex-6.*INxOUT"):
+        parse_layers("Alex-7,Alex-9")
+    with pytest.raises(EIEError, match="INxOUT:WEIGHT_DENSITY:ACT_DENSITY"):
+        parse_layers("100x20:0.1")
+    with pytest.raises(EIEError, match="no layers"):
+        parse_layers(" , ")
+    with pytest.raises(EIEError, match=r"(?s)sweep point sram_width=48.*use sram_width=32"):
+        small(tmp_path, ["sram_width=32,48"])
+    with pytest.raises(EIEError, match="fifo_depth must be at least 1"):
+        small(tmp_path, ["fifo_depth=0,1"])
+    with pytest.raises(EIEError, match="backend 'spice'"):
+        small(tmp_path, backend="spice")
+    with pytest.raises(EIEError, match="unknown row assignment"):
+        small(tmp_path, balance=("best",))
+    # An explicitly given size that the layer does not fit: the point and the flag named.
+    with pytest.raises(EIEError, match=r"(?s)300x200.*n_pes=8.*--act-entries"):
+        small(tmp_path, ["n_pes=8"], base=EIEConfig(act_entries=16), explicit={"act_entries"})
+    assert [s.name for s in parse_layers("alex-7,nt-we")] == ["Alex-7", "NT-We"]
+    assert len(parse_layers("all")) == len(TABLE_III) == 9
+
+
+def test_sweep_writes_csv_json_and_plots(tmp_path):
+    result = small(tmp_path, ["fifo_depth=1,2,8"], balance=("interleave", "balanced"),
+                   plots=True)
+    assert len(result.rows) == 2 * 2 * 3 and result.computed == 12 and result.cached == 0
+    with open(tmp_path / "sweep.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 12
+    assert {"layer", "fifo_depth", "cycles", "ideal_cycles_max_pe", "ideal_cycles_balanced",
+            "load_balance_efficiency", "stall_cycles", "spmat_reads", "speedup"} <= set(table[0])
+    doc = json.loads((tmp_path / "sweep.json").read_text())
+    assert doc["format"] == "eie-sweep" and doc["swept"] == {"fifo_depth": [1, 2, 8]}
+    assert doc["rows"] == json.loads(json.dumps(result.rows))
+    for row in result.rows:
+        assert row["cycles"] >= row["ideal_cycles_max_pe"] >= row["ideal_cycles_balanced"]
+        assert 0 < row["load_balance_efficiency"] <= 1
+        assert row["n_pes"] == 8 and row["act_entries"] >= 300 // 8   # auto-sized
+    # Deeper FIFOs never cost cycles; efficiency = busy / (N x cycles).
+    for layer in ("300x200:0.1:0.5", "120x260:0.2:1.0"):
+        cyc = [r["cycles"] for r in result.rows
+               if r["layer"] == layer and r["balance"] == "interleave"]
+        assert cyc == sorted(cyc, reverse=True)
+    names = sorted(p.name for p in result.plots)
+    assert names == ["cycles_vs_fifo_depth.png", "cycles_vs_fifo_depth.svg",
+                     "load_balance_vs_fifo_depth.png", "load_balance_vs_fifo_depth.svg"]
+    for path in result.plots:
+        data = path.read_bytes()
+        assert len(data) > 2000
+        assert data.startswith(b"\x89PNG") if path.suffix == ".png" else b"<svg" in data
+
+
+def test_pe_and_width_sweeps_give_speedup_and_spmat_reads(tmp_path):
+    result = small(tmp_path, ["pes=2,4,8", "sram_width=32,64"], layers="300x200:0.1:0.5",
+                   plots=True)
+    rows = {(r["n_pes"], r["sram_width"]): r for r in result.rows}
+    for width in (32, 64):
+        assert rows[(2, width)]["speedup"] == 1.0
+        assert rows[(8, width)]["speedup"] > 2.5
+        assert rows[(8, width)]["speedup"] == pytest.approx(
+            rows[(2, width)]["cycles"] / rows[(8, width)]["cycles"], rel=1e-3)
+    for pes in (2, 4, 8):   # twice the entries per word: about half the reads
+        assert rows[(pes, 64)]["spmat_reads"] < 0.7 * rows[(pes, 32)]["spmat_reads"]
+    names = {p.name for p in result.plots}
+    assert {"speedup_vs_pes.png", "speedup_vs_pes.svg", "spmat_reads_vs_sram_width.png",
+            "spmat_reads_vs_sram_width.svg"} <= names
+
+
+def test_resume_after_an_interruption_recomputes_nothing_cached(tmp_path, monkeypatch):
+    real = sweep_mod._run_task
+    calls = []
+
+    def interrupted(task):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(task.key)
+        return real(task)
+
+    monkeypatch.setattr(sweep_mod, "_run_task", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        small(tmp_path, ["fifo_depth=1,2,4,8"])
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 4
+
+    def counting(task):
+        calls.append(task.key)
+        return real(task)
+
+    monkeypatch.setattr(sweep_mod, "_run_task", counting)
+    first = list(calls)
+    result = small(tmp_path, ["fifo_depth=1,2,4,8"])
+    assert (result.computed, result.cached) == (4, 4)
+    assert len(calls) == 8 and not set(calls[4:]) & set(first)   # cached points skipped
+    again = small(tmp_path, ["fifo_depth=1,2,4,8"])
+    assert (again.computed, again.cached) == (0, 8) and len(calls) == 8
+    assert essentials(again.rows) == essentials(result.rows)
+    # A different sweep option is a different point.
+    other = small(tmp_path, ["fifo_depth=1,2,4,8"], seed=1)
+    assert other.computed == 8
+
+
+def test_parallel_jobs_give_the_same_results(tmp_path):
+    one = small(tmp_path / "one", ["pes=2,4", "fifo_depth=1,4"], jobs=1)
+    two = small(tmp_path / "two", ["pes=2,4", "fifo_depth=1,4"], jobs=2)
+    assert essentials(one.rows) == essentials(two.rows)
+
+
+def test_dask_scheduler_gives_the_same_results(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(sweep_mod, "DASK_CONNECT_TIMEOUT", "1s")
+    one = small(tmp_path / "one", ["fifo_depth=1,4"])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        dask = small(tmp_path / "dask", ["fifo_depth=1,4"], scheduler=cluster.scheduler_address)
+    assert essentials(dask.rows) == essentials(one.rows) and dask.computed == 4
+    with pytest.raises(EIEError, match="cannot reach the Dask scheduler"):
+        small(tmp_path / "none", ["fifo_depth=1"], scheduler="tcp://127.0.0.1:9")
+
+
+def test_synthesis_fields_per_config_cached(tmp_path, monkeypatch):
+    import eie_hw.synth
+    calls = []
+
+    def fake_synthesize(config, out_dir, liberty=None, clock_ns=1.25, **kw):
+        calls.append(config)
+        return {"per_pe": {"cells": 100, "flip_flops": 10, "area": 50.0 * config.fifo_depth,
+                           "register_area": 20.0, "combinational_area": 30.0},
+                "total": {"area": 1000.0},
+                "timing": {"pe": {"worst_slack_ns": -0.1 * config.fifo_depth,
+                                  "min_period_ns": 1.3},
+                           "ccu": {"worst_slack_ns": 0.2}}}
+
+    monkeypatch.setattr(eie_hw.synth, "synthesize", fake_synthesize)
+    kw = dict(layers="300x200:0.1:0.5", synth=True, clock_ns=2.0, plots=True)
+    result = small(tmp_path, ["fifo_depth=2,4"], **kw)
+    assert len(calls) == 2
+    rows = {r["fifo_depth"]: r for r in result.rows}
+    assert rows[4]["synth_pe_area_um2"] == 200.0 and rows[2]["synth_pe_slack_ns"] == -0.2
+    assert {"synth_area_vs_fifo_depth.png", "synth_slack_vs_fifo_depth.svg"} <= {
+        p.name for p in result.plots}
+    again = small(tmp_path, ["fifo_depth=2,4"], **kw)
+    assert len(calls) == 2 and again.cached == 4
+
+
+def test_sweep_over_a_compressed_model(tmp_path):
+    from compress.pipeline import CompressOptions, compress_file
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "m.npz", **{"fc1.weight": rng.normal(0, 1, (40, 30)).astype(np.float32),
+                                    "fc2.weight": rng.normal(0, 1, (10, 40)).astype(np.float32)})
+    config = EIEConfig(n_pes=4, act_entries=16, bias_entries=32, spmat_words=256,
+                       ptr_entries=256, max_layers=4)
+    compress_file(tmp_path / "m.npz", tmp_path / "model", config,
+                  CompressOptions(density=0.3, kmeans_iterations=10, balance="balanced"))
+    source = model_source(tmp_path / "model")
+    result = run_sweep([source], tmp_path / "sweep", base=config, sweep={"n_pes": [2, 4]},
+                       balance=("interleave", "balanced"), samples=2, plots=False)
+    layers = {r["layer"] for r in result.rows}
+    assert layers == {"model/fc1", "model/fc2", "model"}
+    for r in result.rows:
+        if r["layer"] == "model":
+            parts = [x for x in result.rows if x["layer"].startswith("model/")
+                     and (x["n_pes"], x["balance"]) == (r["n_pes"], r["balance"])]
+            assert r["cycles"] == pytest.approx(sum(x["cycles"] for x in parts))
+    with pytest.raises(EIEError, match="holds no model.eie"):
+        model_source(tmp_path)
+
+
+def test_fit_config_enlarges_only_what_is_needed():
+    from compress.encode import encode_layer
+    layer = sweep_mod.synthetic_layer(parse_layers("1000x300:0.2:0.5")[0], EIEConfig(), 0)
+    cfg = EIEConfig(n_pes=4)
+    fitted = fit_config(cfg, [layer], [encode_layer(layer.codes, cfg)], sweep_mod.AUTO_FIELDS)
+    assert fitted.act_entries == 250 and fitted.ptr_entries == 16384
+    assert fitted.bias_entries == 256 and fitted.max_layers == 16
+
+
+def cli(argv):
+    parser = argparse.ArgumentParser(prog="eie")
+    add_sweep_parser(parser.add_subparsers(dest="command", required=True))
+    return cmd_sweep(parser.parse_args(argv))
+
+
+def test_cli(tmp_path, capsys):
+    out = tmp_path / "cli"
+    assert cli(["sweep", "--layers", "200x100:0.2:0.5", "--sweep", "fifo_depth=1,8",
+                "--pes", "4", "--balance", "interleave,balanced", "--jobs", "1", "--quiet",
+                "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "200x100:0.2:0.5" in text and "4 rows (4 computed, 0 from the cache)" in text
+    assert (out / "sweep.csv").is_file() and (out / "plots").is_dir()
+    with pytest.raises(EIEError, match="--input goes with --model"):
+        cli(["sweep", "--layers", "Alex-7", "--input", "x.npy", "-o", str(out)])
+    with pytest.raises(EIEError, match="nothing to sweep"):
+        cli(["sweep", "-o", str(out)])
+
+
+@pytest.mark.skipif(os.environ.get("EIE_SWEEP_VERILATOR") != "1",
+                    reason="Verilator spot check: set EIE_SWEEP_VERILATOR=1 (builds a design)")
+def test_verilator_spot_check_matches_the_model(tmp_path):
+    base = EIEConfig(n_pes=2, spmat_words=256, ptr_entries=256, act_entries=32,
+                     bias_entries=64, max_layers=4)
+    result = small(tmp_path, ["fifo_depth=1,2"], layers="40x30:0.3:0.6", base=base,
+                   backend="verilator", explicit=set(sweep_mod.AUTO_FIELDS))
+    for row in result.rows:
+        assert row["golden_match"] and row["model_matches_rtl"], row

@@ -21,6 +21,7 @@ from eie_hw.config import EIEConfig  # noqa: E402
 from eie_hw.errors import EIEError  # noqa: E402
 from sim.amaranth_backend import run_amaranth  # noqa: E402
 from sim.golden import GoldenModel  # noqa: E402
+from sim.perf_model import run_model  # noqa: E402
 from sim.verilator_backend import (BUILD_ROOT_ENV, build_design, report_fields,  # noqa: E402
                                    run_verilator)
 
@@ -117,6 +118,11 @@ def test_backdoor_bit_exact_and_cycle_exact(tmp_path, build_root, n_pes, fifo_de
     assert run.waves is None
     check_outputs(run, golden)
     check_same_cycles(run, run_amaranth(images, golden.inputs, config))
+    # The performance model predicts the RTL's every counter exactly (issue 6).
+    model = run_model(images, golden, config)
+    for field in ("total_cycles", "layer_cycles", "stall_cycles", "pe_busy", "pe_starved",
+                  "spmat_reads", "macs"):
+        assert getattr(model, field) == getattr(run, field), field
     assert run.total_cycles[0] > 0 and run.host_cycles > sum(run.total_cycles)
 
 

@@ -49,6 +49,25 @@ class VerilogPlatform:
 
 # ----------------------------------------------------------------------------- SRAM model
 
+def _sram_header(r_data_kind: str) -> str:
+    """The eie_sram port list, shared by the behavioural model and the black box."""
+    return f"""module eie_sram #(
+    parameter integer WIDTH      = 8,
+    parameter integer DEPTH      = 2,
+    parameter integer ADDR_WIDTH = 1,
+    parameter         INIT_FILE  = ""
+) (
+    input  wire                  clk,
+    input  wire [ADDR_WIDTH-1:0] r_addr,
+    input  wire                  r_en,
+    output {r_data_kind} [WIDTH-1:0]      r_data,
+    input  wire [ADDR_WIDTH-1:0] w_addr,
+    input  wire                  w_en,
+    input  wire [WIDTH-1:0]      w_data
+);
+"""
+
+
 SRAM_VERILOG = """\
 // eie_sram: behavioural model of the one SRAM module of the EIE design.
 //
@@ -77,21 +96,7 @@ SRAM_VERILOG = """\
 // use; the rest of the memory is not initialized: zero under Verilator's default
 // --x-initial, which matches the Amaranth model). Synthesis (SYNTHESIS defined) skips
 // the initial block.
-module eie_sram #(
-    parameter integer WIDTH      = 8,
-    parameter integer DEPTH      = 2,
-    parameter integer ADDR_WIDTH = 1,
-    parameter         INIT_FILE  = ""
-) (
-    input  wire                  clk,
-    input  wire [ADDR_WIDTH-1:0] r_addr,
-    input  wire                  r_en,
-    output reg  [WIDTH-1:0]      r_data,
-    input  wire [ADDR_WIDTH-1:0] w_addr,
-    input  wire                  w_en,
-    input  wire [WIDTH-1:0]      w_data
-);
-    reg [WIDTH-1:0] mem [0:DEPTH-1];
+"""+ _sram_header("reg ") + """    reg [WIDTH-1:0] mem [0:DEPTH-1];
 
     always @(posedge clk) begin
         if (w_en)
@@ -114,21 +119,7 @@ endmodule
 # A model with only the port list, for tools that must not see the behaviour.
 SRAM_BLACKBOX_VERILOG = """\
 (* blackbox *)
-module eie_sram #(
-    parameter integer WIDTH      = 8,
-    parameter integer DEPTH      = 2,
-    parameter integer ADDR_WIDTH = 1,
-    parameter         INIT_FILE  = ""
-) (
-    input  wire                  clk,
-    input  wire [ADDR_WIDTH-1:0] r_addr,
-    input  wire                  r_en,
-    output wire [WIDTH-1:0]      r_data,
-    input  wire [ADDR_WIDTH-1:0] w_addr,
-    input  wire                  w_en,
-    input  wire [WIDTH-1:0]      w_data
-);
-endmodule
+"""+ _sram_header("wire") + """endmodule
 """
 
 # ----------------------------------------------------------------------------- lint waivers

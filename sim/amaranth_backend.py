@@ -21,9 +21,9 @@ from .host import (CMD_START, CMD_STEP, Write, input_commands, load_commands,
 
 
 @dataclass
-class HardwareRun:
-    """What a hardware backend measured, per sample."""
-    layer_outputs: list[list[np.ndarray]] = field(default_factory=list)  # [sample][layer]
+class Counters:
+    """The accelerator's counters, per sample: what the hardware reports and the
+    performance model predicts."""
     total_cycles: list[int] = field(default_factory=list)
     layer_cycles: list[list[int]] = field(default_factory=list)
     stall_cycles: list[int] = field(default_factory=list)
@@ -31,6 +31,12 @@ class HardwareRun:
     pe_starved: list[list[int]] = field(default_factory=list)
     spmat_reads: list[list[int]] = field(default_factory=list)
     macs: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
+class HardwareRun(Counters):
+    """What a hardware backend measured, per sample."""
+    layer_outputs: list[list[np.ndarray]] = field(default_factory=list)  # [sample][layer]
 
     @property
     def outputs(self) -> np.ndarray:

@@ -68,6 +68,7 @@ from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
 from .golden import GoldenResult
+from .amaranth_backend import Counters
 
 # RTL constants the recurrence is built from (checked against the RTL by the tests).
 SCAN_LATENCY = ActRW.SCAN_LATENCY          # scan issue -> value at the CCU
@@ -79,15 +80,8 @@ _NEG = -(1 << 40)                          # "no constraint" in the max-plus rec
 
 
 @dataclass
-class ModelRun:
-    """What the hardware counters would report, per sample (as HardwareRun)."""
-    total_cycles: list[int] = field(default_factory=list)
-    layer_cycles: list[list[int]] = field(default_factory=list)
-    stall_cycles: list[int] = field(default_factory=list)
-    pe_busy: list[list[int]] = field(default_factory=list)
-    pe_starved: list[list[int]] = field(default_factory=list)
-    spmat_reads: list[list[int]] = field(default_factory=list)
-    macs: list[list[int]] = field(default_factory=list)
+class ModelRun(Counters):
+    """What the hardware counters would report, per sample."""
     # Per sample and layer (the hardware only reports the per-layer cycles).
     layer_stall_cycles: list[list[int]] = field(default_factory=list)
     layer_pe_busy: list[list[list[int]]] = field(default_factory=list)

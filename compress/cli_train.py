@@ -8,16 +8,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from eie_hw.errors import EIEError
-
-
-def _progress(message: str) -> None:
-    print(f"[eie {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from eie_hw.progress import say as _progress
 
 
 def _int_list(text: str, what: str, allow_empty: bool = False) -> list[int]:

@@ -10,10 +10,7 @@ from pathlib import Path
 
 from .config import EIEConfig, add_config_arguments, config_from_args
 from .errors import EIEError
-
-
-def _progress(message: str) -> None:
-    print(f"[eie {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from .progress import say as _progress
 
 
 # ----------------------------------------------------------------------------- compress

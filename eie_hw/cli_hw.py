@@ -6,16 +6,12 @@ each parser sets `func` to its command, which returns the exit status.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 from .config import add_config_arguments, config_from_args
 from .errors import EIEError
-
-
-def _progress(message: str) -> None:
-    print(f"[eie {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+from .progress import say as _progress
 
 
 def _positive_float(text: str) -> float:

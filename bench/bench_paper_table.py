@@ -1,6 +1,6 @@
 """The paper's benchmark table: synthetic Table III layers on our design, beside Table IV.
 
-    python bench/bench_paper_table.py [--samples 5 --seed 0 --jobs 2
+    python bench/bench_paper_table.py [--samples 5 --seed 0 --jobs 2 --bcast-width 8
                                        -o build/paper-table --verilator --readme]
 
 Every layer of the spec's Table III (size, weight density, activation density) is built
@@ -8,8 +8,10 @@ as random codes (uniform non-zeros at the weight density) and run at 64 PEs, FIF
 8, 64-bit Spmat words on `--samples` random input vectors (uniform non-zeros at the
 activation density) with the performance model (`sim/perf_model.py`, cycle-exact against
 the RTL), for both row-to-PE assignments (`interleave`, the paper's `i mod N`, and
-`balanced`, compress/balance.py). It uses `sim.sweep.run_sweep`, so results are cached in
-`-o` and a re-run is instant.
+`balanced`, compress/balance.py), on the paper's design (one column per broadcast) and
+on one that broadcasts `--bcast-width` adjacent columns at once (`bcast_width`,
+docs/architecture.md). It uses `sim.sweep.run_sweep`, so results are cached in `-o` and
+a re-run is instant.
 
 Reported per layer: the paper's EIE actual and theoretical cycles (Table IV, us x 800),
 the broadcast count nnz(a) (one broadcast per cycle at most: a lower bound), and per
@@ -43,6 +45,15 @@ BEGIN, END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->"
 MODES = ("interleave", "balanced")
 
 
+def variants(wide: int) -> list[tuple[str, int]]:
+    """(row assignment, bcast_width) column groups of the table."""
+    return [("interleave", 1), ("balanced", 1)] + ([("balanced", wide)] if wide > 1 else [])
+
+
+def variant_name(mode: str, width: int) -> str:
+    return mode if width == 1 else f"{mode}, W={width}"
+
+
 def fits_default(spec) -> bool:
     """Does the layer fit the default memory sizes (one shared Verilator build)?"""
     c = PAPER_CONFIG
@@ -58,6 +69,8 @@ def parse_args(argv=None):
     p.add_argument("-o", "--output", default=str(ROOT / "build" / "paper-table"),
                    help="sweep output and cache directory (build/paper-table)")
     p.add_argument("--layers", default=",".join(TABLE_III), help="subset of Table III")
+    p.add_argument("--bcast-width", type=int, default=8,
+                   help="columns per broadcast of the wide design (8; 1 = paper design only)")
     p.add_argument("--verilator", action="store_true",
                    help="also run the layers that fit the default sizes on Verilator")
     p.add_argument("--readme", action="store_true",
@@ -69,23 +82,24 @@ def _n(v, digits=0) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
-def table(rows: dict, verilator: dict, specs, samples: int) -> str:
+def table(rows: dict, verilator: dict, specs, samples: int, wide: int) -> str:
+    groups = variants(wide)
     head = ["layer", "in x out", "W %", "A %", "paper actual", "paper theor.", "nnz(a)"]
-    for mode in MODES:
-        head += [f"{mode}: ideal", "cycles", "vs ideal", "LB eff."]
-    head.append("Verilator, sample 1 (interleave / balanced)")
+    for mode, width in groups:
+        head += [f"{variant_name(mode, width)}: ideal", "cycles", "vs ideal", "LB eff."]
+    head.append(f"Verilator, sample 1 ({' / '.join(variant_name(*g) for g in groups)})")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for spec in specs:
-        r0 = rows[(spec.name, MODES[0])]
+        r0 = rows[(spec.name, MODES[0], 1)]
         line = [spec.name, f"{spec.cols} x {spec.rows}", f"{100 * spec.weight_density:g}",
                 f"{100 * spec.act_density:g}", _n(spec.paper_cycles),
                 _n(spec.paper_theoretical_cycles), _n(r0["broadcasts"])]
-        for mode in MODES:
-            r = rows[(spec.name, mode)]
+        for mode, width in groups:
+            r = rows[(spec.name, mode, width)]
             line += [_n(r["ideal_cycles_balanced"]), _n(r["cycles"]),
                      f"{100 * (r['cycles'] / r['ideal_cycles_balanced'] - 1):+.1f} %",
                      f"{r['load_balance_efficiency']:.3f}"]
-        v = [verilator.get((spec.name, mode)) for mode in MODES]
+        v = [verilator.get((spec.name, mode, width)) for mode, width in groups]
         if all(x is None for x in v):
             line.append("-" if not verilator else "not run (needs larger memories than "
                         "the cached default build)" if not fits_default(spec) else "not run")
@@ -129,10 +143,14 @@ def main(argv=None) -> int:
     specs = [TABLE_III[n] for n in names]
     out = Path(args.output)
     t0 = time.perf_counter()
+    if args.bcast_width < 1 or PAPER_CONFIG.n_pes % args.bcast_width:
+        raise SystemExit(f"--bcast-width must be a power of two dividing "
+                         f"{PAPER_CONFIG.n_pes}, got {args.bcast_width}")
+    widths = sorted({1, args.bcast_width})
     result = run_sweep(specs, out / "model", base=PAPER_CONFIG, balance=MODES,
-                       samples=args.samples, seed=args.seed, jobs=args.jobs, progress=True,
-                       plots=False)
-    rows = {(r["layer"], r["balance"]): r for r in result.rows}
+                       sweep={"bcast_width": widths}, samples=args.samples, seed=args.seed,
+                       jobs=args.jobs, progress=True, plots=False)
+    rows = {(r["layer"], r["balance"], r["bcast_width"]): r for r in result.rows}
     model_seconds = time.perf_counter() - t0
     print(f"performance model: {len(result.rows)} rows in {model_seconds:.1f} s "
           f"({result.computed} computed, {result.cached} cached)", flush=True)
@@ -144,18 +162,19 @@ def main(argv=None) -> int:
               f"than the default build)", flush=True)
         try:
             vres = run_sweep(fit, out / "verilator", base=PAPER_CONFIG, balance=MODES,
-                             samples=1, seed=args.seed, jobs=1, backend="verilator",
-                             progress=True, plots=False)
-            verilator = {(r["layer"], r["balance"]): r for r in vres.rows}
+                             sweep={"bcast_width": widths}, samples=1, seed=args.seed,
+                             jobs=1, backend="verilator", progress=True, plots=False)
+            verilator = {(r["layer"], r["balance"], r["bcast_width"]): r for r in vres.rows}
         except EIEError as exc:
             print(f"Verilator: not run: {exc}", file=sys.stderr)
 
     text = (f"Command: `python bench/bench_paper_table.py --samples {args.samples} --seed "
-            f"{args.seed}{' --verilator' if args.verilator else ''} --readme` "
+            f"{args.seed} --bcast-width {args.bcast_width}"
+            f"{' --verilator' if args.verilator else ''} --readme` "
             f"(64 PEs, FIFO 8, 64-bit Spmat words; means over {args.samples} random input "
             f"vectors; table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"from the results cached in {_shown(out)}).\n\n"
-            + table(rows, verilator, specs, args.samples))
+            + table(rows, verilator, specs, args.samples, args.bcast_width))
     print(text)
     if args.readme:
         print(f"wrote {write_readme(text)}")

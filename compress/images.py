@@ -3,9 +3,13 @@
 Several layers share each PE's memories. Layer `l` owns, in every PE:
 - Spmat words `spmat_base[pe] ..`, starting on a word boundary; its pointers are
   absolute entry addresses (`word * entries_per_word + slot`) into that PE's Spmat.
-- pointer addresses `ptr_base .. ptr_base + cols` (`ptr_base` even, the same in every
-  PE), so that `p[j]` and `p[j+1]` always sit in different banks: even addresses in the
-  even bank at `addr // 2`, odd ones in the odd bank at `addr // 2`.
+- pointer addresses `ptr_base .. ptr_base + cols` (the same in every PE). Pointers are
+  stored in words of `W = bcast_width` (address `a` is slot `a % W` of word `a // W`),
+  even words in the even bank and odd ones in the odd bank, at `word // 2`; so the W+1
+  pointers of a broadcast (columns `kW .. kW+W-1`: word `k`, plus slot 0 of word `k+1`)
+  always come from the two banks in one read each. `ptr_base` is a multiple of 2W, and
+  a layer's region is padded with its last pointer up to whole word pairs covering
+  word `ceil(cols / W)` (empty ranges past the last column).
 - bias entries `bias_base .. bias_base + local_rows` (the same base in every PE).
 - codebook row `l` (the codebook is the same for every PE).
 - descriptor `l` of the layer table.
@@ -94,8 +98,9 @@ class MemoryImages:
     def spmat_words(self, pe: int) -> int:
         return len(self.spmat[pe]) // self.config.entries_per_word
 
-    def ptr_bank(self, pe: int, odd: bool) -> np.ndarray:
-        return self.ptr[pe][int(odd)::2]
+    def ptr_bank(self, pe: int, odd: bool) -> list[int]:
+        """Bank words, `bcast_width` pointers each (slot 0 in the least significant bits)."""
+        return ptr_bank_words(self.ptr[pe], self.config, odd)
 
     def layer_pointers(self, pe: int, layer: int) -> np.ndarray:
         d = self.layers[layer]
@@ -171,8 +176,9 @@ def pack_layers(layers: list[CompressedLayer], config: EIEConfig,
             cap.check(f"{what} activations", "--act-entries", _ceil_div(dim, n),
                       config.act_entries, layer.name, more_pes)
         ptr_len = layer.cols + 1
-        cap.check("pointer entries", "--ptr-entries", ptr_base + ptr_len, config.ptr_entries,
-                  layer.name, "")
+        ptr_region = ptr_region_length(layer.cols, config)
+        cap.check("pointer entries", "--ptr-entries", ptr_base + ptr_region,
+                  config.ptr_entries, layer.name, "")
         rows_per_pe = _ceil_div(layer.rows, n)
         cap.check("bias entries", "--bias-entries", bias_base + rows_per_pe,
                   config.bias_entries, layer.name, more_pes)
@@ -200,13 +206,14 @@ def pack_layers(layers: list[CompressedLayer], config: EIEConfig,
             padded[:len(pc.entries)] = pc.entries
             spmat_chunks[pe].append(padded)
             ptr[pe] = np.concatenate((ptr[pe], pointers.astype(np.int64),
-                                      np.zeros(ptr_len % 2, dtype=np.int64)))
+                                      np.full(ptr_region - ptr_len, pointers[-1],
+                                              dtype=np.int64)))
             desc.spmat_base.append(spmat_used[pe])
             desc.entries.append(len(pc.entries))
             desc.fillers.append(pc.fillers)
             spmat_used[pe] += words
         descriptors.append(desc)
-        ptr_base += ptr_len + ptr_len % 2   # keep every layer's p[0] in the even bank
+        ptr_base += ptr_region
         bias_base += rows_per_pe
 
     bias = [np.zeros(bias_base, dtype=np.int64) for _ in range(n)]
@@ -222,6 +229,34 @@ def pack_layers(layers: list[CompressedLayer], config: EIEConfig,
              for chunks in spmat_chunks]
     return MemoryImages(config=config, layers=descriptors, spmat=spmat, ptr=ptr, bias=bias,
                         codebook=np.array(codebooks, dtype=np.int64))
+
+
+def ptr_region_length(cols: int, config: EIEConfig) -> int:
+    """Pointer addresses a layer of `cols` columns occupies (see the module docstring)."""
+    w = config.bcast_width
+    words = _ceil_div(cols, w) + 1          # every block's word and the next one's slot 0
+    return _ceil_div(words, 2) * 2 * w      # whole word pairs: the next layer starts even
+
+
+def ptr_bank_words(pointers: np.ndarray, config: EIEConfig, odd: bool) -> list[int]:
+    w, bits = config.bcast_width, config.ptr_bits
+    words = np.asarray(pointers, dtype=np.int64).reshape(-1, w)[int(odd)::2]
+    if w == 1:
+        return [int(p) for p in words[:, 0]]
+    return [sum(int(p) << (slot * bits) for slot, p in enumerate(row)) for row in words]
+
+
+def ptr_words_to_pointers(even: list[int], odd: list[int], config: EIEConfig,
+                          source: str) -> np.ndarray:
+    """Inverse of ptr_bank_words over both banks: pointers by address."""
+    if len(even) != len(odd):
+        raise EIEError(f"{source}: pointer banks differ in length: re-run `eie compress`")
+    w, bits = config.bcast_width, config.ptr_bits
+    words = [0] * (2 * len(even))
+    words[0::2], words[1::2] = even, odd
+    mask = (1 << bits) - 1
+    return np.array([(word >> (slot * bits)) & mask for word in words for slot in range(w)],
+                    dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- hex files
@@ -329,8 +364,11 @@ def image_files(images: MemoryImages) -> dict[str, bytes]:
     for pe in range(cfg.n_pes):
         d = _pe_dir(pe)
         files[f"{d}/spmat.hex"] = spmat_to_hex(images.spmat[pe], cfg)
-        files[f"{d}/ptr_even.hex"] = words_to_hex(images.ptr_bank(pe, False), cfg.ptr_bits)
-        files[f"{d}/ptr_odd.hex"] = words_to_hex(images.ptr_bank(pe, True), cfg.ptr_bits)
+        for bank, odd in (("even", False), ("odd", True)):
+            words = images.ptr_bank(pe, odd)
+            files[f"{d}/ptr_{bank}.hex"] = (
+                words_to_hex(np.array(words, dtype=np.uint64), cfg.ptr_bits)
+                if cfg.bcast_width == 1 else words_to_hex_big(words, cfg.ptr_word_bits))
         files[f"{d}/bias.hex"] = signed_to_hex(images.bias[pe], cfg.acc_bits)
     return files
 
@@ -396,6 +434,14 @@ def _read_checked(directory: Path, rel: str, checksums: dict) -> bytes:
     return data
 
 
+def _read_ptr_bank(text: bytes, config: EIEConfig, source: str) -> list[int]:
+    if config.bcast_width == 1:
+        return [int(w) for w in hex_to_words(text, config.ptr_bits, source)]
+    digits = _hex_digits(config.ptr_word_bits)
+    _text_to_nibbles(text, digits, source)      # validates the line format
+    return [int(line, 16) for line in text.split()]
+
+
 def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
     """Load images written by write_images; `config` (a design) must match the packing."""
     directory = Path(directory)
@@ -421,15 +467,9 @@ def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
         d = f"images/{_pe_dir(pe)}"
         spmat.append(hex_to_spmat(_read_checked(directory, f"{d}/spmat.hex", sums), packed,
                                   f"{d}/spmat.hex"))
-        even = hex_to_words(_read_checked(directory, f"{d}/ptr_even.hex", sums),
-                            packed.ptr_bits, f"{d}/ptr_even.hex").astype(np.int64)
-        odd = hex_to_words(_read_checked(directory, f"{d}/ptr_odd.hex", sums),
-                           packed.ptr_bits, f"{d}/ptr_odd.hex").astype(np.int64)
-        if len(even) != len(odd):
-            raise EIEError(f"{d}: pointer banks differ in length: re-run `eie compress`")
-        interleaved = np.empty(2 * len(even), dtype=np.int64)
-        interleaved[0::2], interleaved[1::2] = even, odd
-        ptr.append(interleaved)
+        banks = [_read_ptr_bank(_read_checked(directory, f"{d}/ptr_{bank}.hex", sums), packed,
+                                f"{d}/ptr_{bank}.hex") for bank in ("even", "odd")]
+        ptr.append(ptr_words_to_pointers(*banks, packed, f"{d}"))
         bias.append(hex_to_signed(_read_checked(directory, f"{d}/bias.hex", sums),
                                   packed.acc_bits, f"{d}/bias.hex"))
     return MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,

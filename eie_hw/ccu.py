@@ -3,14 +3,16 @@
 Computing mode, per layer (descriptor from the on-chip layer table):
 - scan group g (local index g of every PE's source bank, i.e. columns g*N .. g*N+N-1)
   through each PE's output-stage read path, a few groups ahead (credit-limited queue);
-- the LNZD quadtree picks the lowest non-zero column of the current group; it is
-  broadcast to every PE when no PE's FIFO is full (otherwise the CCU stalls and counts);
+- the LNZD quadtree picks the lowest block of W = bcast_width adjacent columns of the
+  current group that holds a non-zero; the block (its W values, zero where the column
+  is zero) is broadcast to every PE when no PE's FIFO is full (otherwise the CCU stalls
+  and counts);
 - when every group is broadcast and every PE has drained, the layer ends; the next
   descriptor follows until the one marked `last`.
 I/O mode (idle): the host port owns every memory; see eie.py.
 """
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -95,7 +97,8 @@ class CCU(wiring.Component):
         m.submodules.table = table = SRAM(width=descriptor_bits(cfg), depth=cfg.max_layers,
                                           init=self.layer_init, init_file=self.layer_file)
         m.submodules.cycles = cycles_mem = SRAM(width=COUNTER_BITS, depth=cfg.max_layers)
-        m.submodules.lnzd = lnzd = LNZD(n)
+        w = cfg.bcast_width
+        m.submodules.lnzd = lnzd = LNZD(n // w)
 
         desc = Signal(descriptor_layout(cfg))
         layer_idx = Signal(range(max(2, cfg.max_layers)))  # bit 0 selects the bank
@@ -159,18 +162,24 @@ class CCU(wiring.Component):
         g_values = Signal(data.ArrayLayout(signed(cfg.act_bits), n))
         g_mask = Signal(n)
         g_col = Signal(cfg.col_bits)
-        m.d.comb += lnzd.nonzero.eq(g_mask)
+        for k in range(n // w):
+            m.d.comb += lnzd.nonzero[k].eq(g_mask[k * w:(k + 1) * w].any())
         all_ready = self.fifo_ready.all()
         send = lnzd.valid & all_ready
+        block_shift = Cat(Const(0, cfg.bcast_bits), lnzd.index)     # index * W
+        block_mask = g_mask.word_select(lnzd.index, w)
+        block_values = g_values.as_value().word_select(lnzd.index, w * cfg.act_bits)
         m.d.comb += [
             self.bcast_valid.eq(send),
-            self.bcast_payload.col.eq(g_col + lnzd.index),
-            self.bcast_payload.value.eq(g_values[lnzd.index]),
+            self.bcast_payload.block.eq((g_col >> cfg.bcast_bits) + lnzd.index),
         ]
+        for i in range(w):
+            value = block_values.word_select(i, cfg.act_bits)
+            m.d.comb += self.bcast_payload.values[i].eq(Mux(block_mask[i], value, 0))
         remaining = Signal(n)
         m.d.comb += remaining.eq(g_mask)
         with m.If(send):
-            m.d.comb += remaining.eq(g_mask & ~(Const(1, n) << lnzd.index))
+            m.d.comb += remaining.eq(g_mask & ~(Const((1 << w) - 1, n) << block_shift))
         load = (remaining == 0) & queue.r_rdy
         m.d.comb += queue.r_en.eq(load)
         with m.If(load):

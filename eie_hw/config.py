@@ -29,6 +29,9 @@ def _param(default, help, flag=None, packing=True):
 class EIEConfig:
     n_pes: int = _param(64, "number of processing elements", flag="--pes")
     fifo_depth: int = _param(8, "activation FIFO depth per PE", packing=False)
+    bcast_width: int = _param(1, "columns per broadcast: the CCU sends W adjacent columns "
+                                 "at once, each PE reads their W+1 pointers in one cycle "
+                                 "(1 = the paper's design)")
     sram_width: int = _param(64, "Spmat SRAM word width in bits")
     act_bits: int = _param(16, "activation width (signed)")
     act_frac: int = _param(8, "activation fraction bits")
@@ -37,7 +40,8 @@ class EIEConfig:
     code_bits: int = _param(4, "codebook index bits per entry (codebook has 2**code_bits entries)")
     index_bits: int = _param(4, "relative row index bits per entry")
     spmat_words: int = _param(16384, "Spmat SRAM words per PE")
-    ptr_entries: int = _param(16384, "pointer entries per PE, both banks together (even)")
+    ptr_entries: int = _param(16384, "pointer entries per PE, both banks together "
+                                     "(a multiple of 2 x bcast_width)")
     act_entries: int = _param(64, "activations per PE in each of the source/destination stores")
     bias_entries: int = _param(256, "bias entries per PE, all layers together")
     max_layers: int = _param(16, "layers the on-chip descriptor table holds")
@@ -55,7 +59,7 @@ class EIEConfig:
                 problems.append(f"{f.name} must be an integer, got {value!r}")
         if problems:
             return problems
-        positive = ["n_pes", "fifo_depth", "sram_width", "act_bits", "weight_bits", "acc_bits",
+        positive = ["n_pes", "fifo_depth", "bcast_width", "sram_width", "act_bits", "weight_bits", "acc_bits",
                     "code_bits", "index_bits", "spmat_words", "act_entries", "bias_entries",
                     "max_layers"]
         for name in positive:
@@ -93,9 +97,19 @@ class EIEConfig:
                 f"sram_width={self.sram_width} holds {per_word} entries of "
                 f"{self.entry_bits} bits; the entries per word must be a power of two: use "
                 f"sram_width={(1 << (per_word.bit_length() - 1)) * self.entry_bits}")
-        if self.ptr_entries < 2 or self.ptr_entries % 2:
-            problems.append(f"ptr_entries must be even and at least 2 (two banks), "
-                            f"got {self.ptr_entries}")
+        w = self.bcast_width
+        if w & (w - 1):
+            problems.append(f"bcast_width={w} is not a power of two: use "
+                            f"{1 << (w.bit_length() - 1)}")
+        elif self.n_pes % w:
+            # A broadcast is W adjacent columns of one group (one column per PE).
+            fits = min(w, self.n_pes & -self.n_pes)
+            problems.append(f"bcast_width={w} does not divide n_pes={self.n_pes}: use "
+                            f"bcast_width={fits}, or a PE count that is a multiple of {w}")
+        elif self.ptr_entries < 2 * w or self.ptr_entries % (2 * w):
+            problems.append(f"ptr_entries must be a positive multiple of 2 x bcast_width = "
+                            f"{2 * w} (two banks of {w}-pointer words), got {self.ptr_entries}"
+                            f": use {max(1, -(-self.ptr_entries // (2 * w))) * 2 * w}")
         return problems
 
     # Derived widths and sizes: computed here once so that every part agrees.
@@ -130,7 +144,22 @@ class EIEConfig:
 
     @property
     def ptr_bank_entries(self) -> int:
-        return self.ptr_entries // 2
+        """Words per pointer bank; a word holds `bcast_width` pointers."""
+        return self.ptr_entries // (2 * self.bcast_width)
+
+    @property
+    def ptr_word_bits(self) -> int:
+        return self.bcast_width * self.ptr_bits
+
+    @property
+    def bcast_bits(self) -> int:
+        """log2 of the columns per broadcast."""
+        return (self.bcast_width - 1).bit_length()
+
+    @property
+    def block_bits(self) -> int:
+        """Width of a broadcast's block index (column // bcast_width)."""
+        return max(1, self.col_bits - self.bcast_bits)
 
     @property
     def col_bits(self) -> int:

@@ -59,7 +59,7 @@ READ_LATENCY = max(1, ActRW.SCAN_LATENCY)
 
 
 def host_data_bits(config: EIEConfig) -> int:
-    return max(config.sram_width, config.acc_bits, config.ptr_bits, descriptor_bits(config),
+    return max(config.sram_width, config.acc_bits, config.ptr_word_bits, descriptor_bits(config),
                COUNTER_BITS)
 
 

@@ -194,9 +194,9 @@ def pe_srams(config: EIEConfig, pe: int = 0) -> list[SRAMInstance]:
     return [
         SRAMInstance(f"{p}.spmat.sram", "spmat", cfg.sram_width, cfg.spmat_words,
                      f"{d}/spmat.hex"),
-        SRAMInstance(f"{p}.ptr.even", "ptr_even", cfg.ptr_bits, cfg.ptr_bank_entries,
+        SRAMInstance(f"{p}.ptr.even", "ptr_even", cfg.ptr_word_bits, cfg.ptr_bank_entries,
                      f"{d}/ptr_even.hex"),
-        SRAMInstance(f"{p}.ptr.odd", "ptr_odd", cfg.ptr_bits, cfg.ptr_bank_entries,
+        SRAMInstance(f"{p}.ptr.odd", "ptr_odd", cfg.ptr_word_bits, cfg.ptr_bank_entries,
                      f"{d}/ptr_odd.hex"),
         SRAMInstance(f"{p}.arith.codebook", "codebook", cfg.weight_bits,
                      cfg.max_layers * cfg.codebook_size, CODEBOOK_FILE),

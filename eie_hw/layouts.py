@@ -7,8 +7,15 @@ from .config import EIEConfig
 
 
 def broadcast_layout(config: EIEConfig) -> data.StructLayout:
-    """A broadcast activation: column j and its value a_j."""
-    return data.StructLayout({"col": config.col_bits, "value": signed(config.act_bits)})
+    """A broadcast: block k = columns kW .. kW+W-1 (W = bcast_width) and their values.
+
+    A value is zero where its column is zero or past the layer's last column; such a
+    column is skipped by every PE. With W = 1 this is the paper's (j, a_j) pair.
+    """
+    return data.StructLayout({
+        "block": config.block_bits,
+        "values": data.ArrayLayout(signed(config.act_bits), config.bcast_width),
+    })
 
 
 def range_layout(config: EIEConfig) -> data.StructLayout:

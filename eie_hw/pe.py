@@ -71,8 +71,8 @@ def pe_signature(config: EIEConfig) -> dict:
         # Host (I/O mode).
         "io_mode": In(1),
         "host_spmat": In(SRAMPortSignature(cfg.sram_width, cfg.spmat_words)),
-        "host_ptr_even": In(SRAMPortSignature(cfg.ptr_bits, cfg.ptr_bank_entries)),
-        "host_ptr_odd": In(SRAMPortSignature(cfg.ptr_bits, cfg.ptr_bank_entries)),
+        "host_ptr_even": In(SRAMPortSignature(cfg.ptr_word_bits, cfg.ptr_bank_entries)),
+        "host_ptr_odd": In(SRAMPortSignature(cfg.ptr_word_bits, cfg.ptr_bank_entries)),
         "host_codebook": In(SRAMPortSignature(cfg.weight_bits,
                                               cfg.max_layers * cfg.codebook_size)),
         "host_bias": In(SRAMPortSignature(cfg.acc_bits, cfg.bias_entries)),

@@ -8,7 +8,10 @@ stored entries of each column and their Spmat word addresses.
 
 The model is a max-plus recurrence over the events of the RTL, not a cycle-by-cycle
 simulation. Cycle 0 of a layer is the CCU's FETCH state, 1 is DECODE, RUN starts at 2.
-`D` = FIFO depth, `N` = PEs, group `g` = columns `g*N .. g*N+N-1`.
+`D` = FIFO depth, `N` = PEs, group `g` = columns `g*N .. g*N+N-1`, `W` = bcast_width.
+A broadcast `b` is a block of `W` adjacent columns holding a non-zero (with `W = 1`, a
+non-zero column); per PE, `n` = its entries in the block's non-zero columns and `l` =
+those of the last such column with an entry (the range the pointer stage sends last).
 
 CCU (eie_hw/ccu.py), per group `g` (`Q = CCU.QUEUE_DEPTH`, `S = ActRW.SCAN_LATENCY`):
 
@@ -20,7 +23,7 @@ CCU (eie_hw/ccu.py), per group `g` (`Q = CCU.QUEUE_DEPTH`, `S = ActRW.SCAN_LATEN
   ``R_g`` is the cycle the register may load the next group: the cycle of the group's
   last broadcast (the next group loads in the same cycle) or ``L_g + 1`` for a group
   with no non-zero (it spends one cycle in the register);
-- broadcasts, lowest column first: ``s_b = max(e_b, max_p P[p, b-D] + 1)`` with
+- broadcasts, lowest block first: ``s_b = max(e_b, max_p P[p, b-D] + 1)`` with
   ``e_b = L_g + 1`` for the group's first and ``s_{b-1} + 1`` for the others. The second
   term is "no FIFO is full": a FIFO of depth D holding broadcasts ``b-D .. b-1`` is full
   until the cycle after it pops ``b-D`` (SyncFIFO: a full FIFO takes no write in the
@@ -29,16 +32,17 @@ CCU (eie_hw/ccu.py), per group `g` (`Q = CCU.QUEUE_DEPTH`, `S = ActRW.SCAN_LATEN
 PE ``p`` (eie_hw/pe.py and its units), for broadcast ``b`` with ``n`` entries in ``p``:
 
 - FIFO pop (into the pointer stage): ``P_b = max(s_b + 1, P_{b-1} + 1, M_{b-1})`` where
-  the last term only applies when ``b-1`` is a non-empty column (it sits in the pointer
-  stage's S1 register until it moves on, at ``M_{b-1}``; an empty column is dropped in
+  the last term only applies when ``b-1`` is a non-empty block (it sits in the pointer
+  stage's S1 register until it moves on, at ``M_{b-1}``; an empty block is dropped in
   S1 and blocks nothing);
-- a non-empty column moves from S1 to the pointer output register at
-  ``M_b = max(P_b + 1, T_{b'})`` (``b'`` = the previous non-empty column: the output
-  register frees in the cycle SpmatRead takes ``b'``);
-- SpmatRead takes it at ``T_b = max(M_b + 1, T_{b'} + n_{b'})`` (the walker takes the
-  next range in the cycle it issues the last entry of the current one), issues its
-  entries at ``T_b + 1 .. T_b + n`` and presents them to the arithmetic unit (A0: the
-  busy counter) at ``T_b + 2 .. T_b + n + 1``; the last write is at ``T_b + n + 4``.
+- a non-empty block moves from S1 to the pointer output register at
+  ``M_b = max(P_b + 1, T_{b'} + n_{b'} - l_{b'})`` (``b'`` = the previous non-empty
+  block: the output register frees in the cycle SpmatRead takes its last range);
+- SpmatRead takes its first range at ``T_b = max(M_b + 1, T_{b'} + n_{b'})`` (the walker
+  takes the next range in the cycle it issues the last entry of the current one, so the
+  block's ranges follow back to back), issues its entries at ``T_b + 1 .. T_b + n`` and
+  presents them to the arithmetic unit (A0: the busy counter) at
+  ``T_b + 2 .. T_b + n + 1``; the last write is at ``T_b + n + 4``.
 
 Layer end: the CCU's drain check needs two consecutive cycles in which the scan is
 finished (all groups issued, received and loaded, the group register empty: from
@@ -153,18 +157,36 @@ def _union_length(starts: np.ndarray, ends: np.ndarray, owner: np.ndarray,
     return np.bincount(owner, weights=covered, minlength=n_owners).astype(np.int64)
 
 
+def _block_counts(counts: np.ndarray, cols: np.ndarray, width: int):
+    """Per broadcast (block of `width` columns holding a non-zero) and PE: the entries of
+    its non-zero columns, and those of the last of them with any entry (the range the
+    pointer stage hands to SpmatRead last). Also the block indices."""
+    per_col = np.ascontiguousarray(counts[:, cols].T)          # (non-zero columns, N)
+    if width == 1:
+        return cols, per_col, per_col
+    blocks, first = np.unique(cols // width, return_index=True)
+    if len(cols) == 0:
+        return blocks, per_col, per_col
+    total = np.add.reduceat(per_col, first, axis=0)
+    row = np.where(per_col > 0, np.arange(len(cols))[:, None], -1)
+    last_row = np.maximum.reduceat(row, first, axis=0)
+    last = np.where(last_row >= 0,
+                    per_col[np.maximum(last_row, 0), np.arange(per_col.shape[1])], 0)
+    return blocks, total, last
+
+
 def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
-                 fifo_depth: int) -> LayerTiming:
+                 fifo_depth: int, bcast_width: int = 1) -> LayerTiming:
     """Run the recurrence of the module docstring for one layer and one input."""
     nonzero = np.asarray(nonzero, dtype=bool).reshape(-1)
     if len(nonzero) != shape.cols:
         raise EIEError(f"the layer takes {shape.cols} activations, got {len(nonzero)}")
     cols = np.flatnonzero(nonzero)
-    n_b = len(cols)
+    blocks, counts, last_counts = _block_counts(shape.counts, cols, bcast_width)
+    n_b = len(blocks)
     n_groups = -(-shape.cols // n_pes)
     depth = fifo_depth
 
-    counts = np.ascontiguousarray(shape.counts[:, cols].T)   # (B, N)
     pop = np.empty((n_b, n_pes), dtype=np.int64)              # P
     take = np.empty((n_b, n_pes), dtype=np.int64)             # T (valid where counts > 0)
     send = np.empty(n_b, dtype=np.int64)                      # s
@@ -173,10 +195,10 @@ def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
     # Per-PE state of the pointer stage and SpmatRead.
     p_prev = np.full(n_pes, _NEG, dtype=np.int64)    # P_{b-1}
     s1_block = np.full(n_pes, _NEG, dtype=np.int64)  # M_{b-1} if b-1 was non-empty
-    t_last = np.full(n_pes, _NEG, dtype=np.int64)    # T of the last non-empty column
+    t_last = np.full(n_pes, _NEG, dtype=np.int64)    # take of the last range so far
     t_ready = np.full(n_pes, _NEG, dtype=np.int64)   # T + n of it (walker free)
 
-    group_of = cols // n_pes
+    group_of = blocks * bcast_width // n_pes
     bounds = np.searchsorted(group_of, np.arange(n_groups + 1))
     loads: list[int] = []
     issue = RUN_START - 1
@@ -205,7 +227,7 @@ def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
             m = maximum(p + 1, t_last)
             t = maximum(m + 1, t_ready)
             ne = n > 0
-            t_last = where(ne, t, t_last)
+            t_last = where(ne, t + n - last_counts[b], t_last)
             t_ready = where(ne, t + n, t_ready)
             s1_block = where(ne, m, _NEG)
             p_prev = p
@@ -273,7 +295,7 @@ def run_model_nonzeros(images: MemoryImages, nonzero_masks, config: EIEConfig | 
         for k, mask in enumerate(sample):
             if shapes[k] is None:
                 shapes[k] = LayerShape(images, k)
-            t = layer_timing(shapes[k], mask, cfg.n_pes, cfg.fifo_depth)
+            t = layer_timing(shapes[k], mask, cfg.n_pes, cfg.fifo_depth, cfg.bcast_width)
             cycles.append(t.cycles)
             stall += t.stall_cycles
             busy += t.pe_busy

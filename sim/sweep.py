@@ -389,18 +389,20 @@ def synthetic_layer(spec: LayerSpec, config: EIEConfig, seed: int):
 
 def fit_config(config: EIEConfig, layers, encoded, auto) -> EIEConfig:
     """`config` with the `auto` memory sizes enlarged to what `layers` need."""
+    from compress.images import ptr_region_length
     n, epw = config.n_pes, config.entries_per_word
     need = {
         "act_entries": max(-(-max(l.rows, l.cols) // n) for l in layers),
         "bias_entries": sum(-(-l.rows // n) for l in layers),
-        "ptr_entries": sum(l.cols + 1 + (l.cols + 1) % 2 for l in layers),
+        "ptr_entries": sum(ptr_region_length(l.cols, config) for l in layers),
         "spmat_words": max(sum(-(-len(pes[p].entries) // epw) for pes in encoded)
                            for p in range(n)),
         "max_layers": len(layers),
     }
     changes = {f: max(getattr(config, f), need[f]) for f in auto}
     if "ptr_entries" in changes:
-        changes["ptr_entries"] += changes["ptr_entries"] % 2
+        pair = 2 * config.bcast_width
+        changes["ptr_entries"] = -(-changes["ptr_entries"] // pair) * pair
     return config.replace(**changes)
 
 
@@ -522,7 +524,8 @@ def _evaluate(task: PointTask) -> dict:
     images = pack_layers(layers, config, encoded=encoded)
     masks, _, x_int = _model_inputs(task, images)
     shapes = [LayerShape(images, k) for k in range(len(images.layers))]
-    timings = [[layer_timing(shapes[k], sample[k], config.n_pes, config.fifo_depth)
+    timings = [[layer_timing(shapes[k], sample[k], config.n_pes, config.fifo_depth,
+                             config.bcast_width)
                 for sample in masks] for k in range(len(shapes))]
     base = {"balance": task.balance, "backend": task.backend, "samples": task.samples}
     spec = task.layer

@@ -165,3 +165,32 @@ def test_spmat_word_layout_entry_zero_in_lsbs(tmp_path):
     images, _ = round_trip(codes, cfg, tmp_path)
     line = (tmp_path / "images/pe000/spmat.hex").read_text().splitlines()[0]
     assert line == "00001201"
+
+
+@pytest.mark.parametrize("bcast_width", [1, 2, 4, 8])
+def test_pointer_words_of_bcast_width_round_trip(bcast_width, tmp_path):
+    """W pointers to a bank word: every layer's region starts on a word pair, is padded
+    with its last pointer, and survives the hex files."""
+    from compress.images import ptr_region_length
+    rng = np.random.default_rng(bcast_width)
+    cfg = make_config(n_pes=8, bcast_width=bcast_width)
+    layers = [layer_of(rng.integers(0, 16, (rows, cols)).astype(np.uint8), name=f"l{k}")
+              for k, (rows, cols) in enumerate([(19, 13), (7, 19), (5, 7)])]
+    images = pack_layers(layers, cfg)
+    write_images(images, tmp_path)
+    loaded = read_images(tmp_path)
+    assert loaded.equals(images)
+    base = 0
+    for k, (layer, desc) in enumerate(zip(layers, images.layers)):
+        assert desc.ptr_base == base and base % (2 * bcast_width) == 0
+        region = ptr_region_length(layer.cols, cfg)
+        # Block k reads words up to ceil(cols / W), inside the region.
+        assert region >= bcast_width * (-(-layer.cols // bcast_width) + 1)
+        for pe in range(cfg.n_pes):
+            p = loaded.ptr[pe][base:base + region]
+            assert (p[layer.cols:] == p[layer.cols]).all()      # empty ranges past the end
+        base += region
+    assert np.array_equal(decode_from_images(loaded, 1), layers[1].codes)
+    # Bank words: slot s of word w is pointer w * W + s.
+    words = loaded.ptr_bank(0, False)
+    assert words[1] & ((1 << cfg.ptr_bits) - 1) == loaded.ptr[0][2 * bcast_width]

@@ -28,17 +28,17 @@ def test_depth_1_full_and_empty():
 
     async def bench(ctx):
         assert ctx.get(dut.w.ready) and not ctx.get(dut.r.valid) and ctx.get(dut.level) == 0
-        ctx.set(dut.w.payload, {"col": 5, "value": -7})
+        ctx.set(dut.w.payload, {"block": 5, "values": [-7]})
         ctx.set(dut.w.valid, 1)
         await ctx.tick()
         # One write fills it: the CCU must stall from here on.
         assert not ctx.get(dut.w.ready)
         assert ctx.get(dut.r.valid) and ctx.get(dut.level) == 1
         payload = ctx.get(dut.r.payload)
-        assert (payload.col, payload.value) == (5, -7)
+        assert (payload.block, payload.values[0]) == (5, -7)
         # A write offered while full is not taken, even when the entry is popped the
         # same cycle.
-        ctx.set(dut.w.payload, {"col": 6, "value": 3})
+        ctx.set(dut.w.payload, {"block": 6, "values": [3]})
         ctx.set(dut.r.ready, 1)
         await ctx.tick()
         assert ctx.get(dut.level) == 0 and not ctx.get(dut.r.valid)
@@ -46,7 +46,7 @@ def test_depth_1_full_and_empty():
         ctx.set(dut.r.ready, 0)
         await ctx.tick()
         payload = ctx.get(dut.r.payload)
-        assert ctx.get(dut.level) == 1 and (payload.col, payload.value) == (6, 3)
+        assert ctx.get(dut.level) == 1 and (payload.block, payload.values[0]) == (6, 3)
 
     run(dut, bench)
 
@@ -59,7 +59,7 @@ def test_fill_then_drain(depth):
     async def bench(ctx):
         ctx.set(dut.w.valid, 1)
         for i in range(depth + 3):
-            item = {"col": i % 64, "value": 100 - 37 * i}
+            item = {"block": i % 64, "values": [100 - 37 * i]}
             ctx.set(dut.w.payload, item)
             if ctx.get(dut.w.ready):
                 written.append(item)
@@ -72,7 +72,7 @@ def test_fill_then_drain(depth):
         for item in written:
             assert ctx.get(dut.r.valid)
             payload = ctx.get(dut.r.payload)
-            assert (payload.col, payload.value) == (item["col"], item["value"])
+            assert (payload.block, payload.values[0]) == (item["block"], item["values"][0])
             await ctx.tick()
         assert not ctx.get(dut.r.valid) and ctx.get(dut.level) == 0
 
@@ -83,7 +83,7 @@ def test_fill_then_drain(depth):
 def test_random_push_pop_keeps_order(depth, seed):
     rng = random.Random(seed)
     dut = ActivationFIFO(fifo_config(depth))
-    items = [{"col": rng.randrange(64), "value": rng.randrange(-2**15, 2**15)}
+    items = [{"block": rng.randrange(64), "values": [rng.randrange(-2**15, 2**15)]}
              for _ in range(300)]
     received = []
 
@@ -107,7 +107,7 @@ def test_random_push_pop_keeps_order(depth, seed):
             push = valid and ctx.get(dut.w.ready)
             if ready and ctx.get(dut.r.valid):
                 payload = ctx.get(dut.r.payload)
-                received.append({"col": payload.col, "value": payload.value})
+                received.append({"block": payload.block, "values": [payload.values[0]]})
                 assert received[-1] == model.popleft()
             if push:
                 model.append(items[sent])

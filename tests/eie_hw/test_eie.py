@@ -69,12 +69,13 @@ def inputs(rng, n, cols, zero_fraction=0.4):
     return x
 
 
-@pytest.mark.parametrize("n_pes,fifo_depth,sram_width", [
-    (1, 1, 32), (2, 8, 64), (3, 2, 128), (4, 1, 64), (8, 2, 32), (16, 8, 64),
+@pytest.mark.parametrize("n_pes,fifo_depth,sram_width,bcast_width", [
+    (1, 1, 32, 1), (2, 8, 64, 1), (3, 2, 128, 1), (4, 1, 64, 1), (8, 2, 32, 1), (16, 8, 64, 1),
+    (2, 1, 64, 2), (4, 2, 32, 4), (8, 8, 64, 2), (16, 2, 128, 8),
 ])
-def test_random_networks_bit_exact(n_pes, fifo_depth, sram_width):
-    rng = np.random.default_rng(n_pes * 100 + fifo_depth * 10 + sram_width)
-    config = small_config(n_pes, fifo_depth, sram_width)
+def test_random_networks_bit_exact(n_pes, fifo_depth, sram_width, bcast_width):
+    rng = np.random.default_rng(n_pes * 100 + fifo_depth * 10 + sram_width + bcast_width)
+    config = small_config(n_pes, fifo_depth, sram_width, bcast_width=bcast_width)
     dims = [int(d) for d in rng.integers(n_pes, 3 * n_pes + 20, 3)]
     layers = random_network(rng, dims, 0.25, config)
     check_against_golden(layers, config, inputs(rng, 2, dims[0]))
@@ -116,9 +117,10 @@ def test_layer_filling_the_memories_exactly():
     assert all(images.spmat_words(pe) == config.spmat_words for pe in range(n_pes))
 
 
-def test_host_port_loading_equals_backdoor():
+@pytest.mark.parametrize("n_pes,bcast_width", [(3, 1), (4, 4)])
+def test_host_port_loading_equals_backdoor(n_pes, bcast_width):
     rng = np.random.default_rng(10)
-    config = small_config(n_pes=3, fifo_depth=2, sram_width=64)
+    config = small_config(n_pes=n_pes, fifo_depth=2, sram_width=64, bcast_width=bcast_width)
     layers = random_network(rng, [14, 20, 7], 0.3, config)
     x = inputs(rng, 1, 14)
     _, _, backdoor = check_against_golden(layers, config, x)
@@ -197,10 +199,13 @@ def test_reset_in_the_middle_of_a_layer_then_clean_run():
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n_pes=st.sampled_from([1, 2, 3, 4, 8, 16]),
        fifo_depth=st.sampled_from([1, 2, 8]), sram_width=st.sampled_from([32, 64, 128]),
-       n_layers=st.integers(1, 3), density=st.sampled_from([0.02, 0.1, 0.4]))
-def test_randomized_configs_and_layers(seed, n_pes, fifo_depth, sram_width, n_layers, density):
+       n_layers=st.integers(1, 3), density=st.sampled_from([0.02, 0.1, 0.4]),
+       wide=st.integers(0, 4))
+def test_randomized_configs_and_layers(seed, n_pes, fifo_depth, sram_width, n_layers, density,
+                                       wide):
     rng = np.random.default_rng(seed)
-    config = small_config(n_pes, fifo_depth, sram_width)
+    bcast_width = 1 << min(wide, (n_pes & -n_pes).bit_length() - 1)   # a power of 2 | n_pes
+    config = small_config(n_pes, fifo_depth, sram_width, bcast_width=bcast_width)
     dims = [int(d) for d in rng.integers(1, 2 * n_pes + 24, n_layers + 1)]
     layers = random_network(rng, dims, density, config)
     check_against_golden(layers, config, inputs(rng, 1, dims[0], float(rng.random())))

@@ -19,7 +19,8 @@ SMALL = dict(spmat_words=32, ptr_entries=32, act_entries=8, bias_entries=16, max
 CONFIGS = {
     "1pe-fifo1-w64": EIEConfig(n_pes=1, fifo_depth=1, sram_width=64, **SMALL),
     "3pe-fifo8-w32": EIEConfig(n_pes=3, fifo_depth=8, sram_width=32, **SMALL),
-    "4pe-fifo3-w16": EIEConfig(n_pes=4, fifo_depth=3, sram_width=16, **SMALL),
+    "4pe-fifo3-w16-bcast4": EIEConfig(n_pes=4, fifo_depth=3, sram_width=16, bcast_width=4,
+                                      **SMALL),
 }
 
 
@@ -68,6 +69,8 @@ def test_sram_bits_per_pe_follow_the_config():
     bits = sram_bits_per_pe(cfg)
     assert bits["spmat"] == cfg.spmat_words * cfg.sram_width
     assert bits["ptr_even"] == bits["ptr_odd"] == cfg.ptr_entries // 2 * cfg.ptr_bits
+    wide = CONFIGS["4pe-fifo3-w16-bcast4"]        # 4 pointers a word, same total
+    assert sram_bits_per_pe(wide)["ptr_even"] == wide.ptr_entries // 2 * wide.ptr_bits
     assert bits["codebook"] == cfg.max_layers * 16 * cfg.weight_bits
     assert bits["acc0"] == bits["acc1"] == cfg.act_entries * cfg.acc_bits
     assert bits["total"] == sum(s.bits for s in pe_srams(cfg))
@@ -79,7 +82,7 @@ def test_lint_clean_with_the_waiver_file(design):
 
 
 def test_every_waiver_is_needed_and_the_sram_model_needs_none(tmp_path):
-    d = generate(CONFIGS["4pe-fifo3-w16"], tmp_path)
+    d = generate(CONFIGS["4pe-fifo3-w16-bcast4"], tmp_path)
     raw = lint(d, waivers=False)
     assert not raw.ok
     fired = set(re.findall(r"%Warning-([A-Z]+):", raw.output))

@@ -1,4 +1,5 @@
-"""PointerRead: even/odd bank addressing, empty columns, back-pressure, throughput, host."""
+"""PointerRead: even/odd bank addressing, blocks of W columns, empty and zero columns,
+back-pressure, throughput, host port."""
 
 import random
 
@@ -7,7 +8,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
-from compress.images import pack_layers
+from compress.images import pack_layers, ptr_bank_words
 from compress.model import CompressedLayer
 from eie_hw.config import EIEConfig
 from eie_hw.ptr_read import PointerRead
@@ -26,16 +27,35 @@ def random_pointers(rng, n, config, empty=0.3):
 
 
 def make_dut(p, config=CFG):
-    p = list(p) + [0] * (len(p) % 2)
-    return PointerRead(config, even_init=p[0::2], odd_init=p[1::2])
+    pair = 2 * config.bcast_width
+    p = np.array(list(p) + [p[-1]] * (-len(p) % pair))
+    return PointerRead(config, even_init=ptr_bank_words(p, config, False),
+                       odd_init=ptr_bank_words(p, config, True))
 
 
-def expected(p, base, cols):
-    return [(p[base + j], p[base + j + 1], v) for j, v in cols if p[base + j] != p[base + j + 1]]
+def expected(p, base, blocks, width=1):
+    """The live ranges of `blocks` [(k, values)]: non-zero value and start < end."""
+    out = []
+    for k, values in blocks:
+        values = _values(values)
+        for i, v in enumerate(values):
+            a = base + k * width + i
+            if v != 0 and p[a] < p[a + 1]:
+                out.append((p[a], p[a + 1], v))
+    return out
+
+
+def _values(values):
+    return list(values) if isinstance(values, (list, tuple)) else [values]
+
+
+def payload(block, values):
+    return {"block": block, "values": _values(values)}
 
 
 def run_columns(dut, ptr_base, cols, rng=None, p_valid=1.0, p_ready=1.0, max_cycles=5000):
-    """Drive `cols` [(j, value)] into inp; return (outputs, inp transfer cycles, out cycles).
+    """Drive `cols` [(block, value or values)] into inp; return (outputs, inp transfer
+    cycles, out cycles).
 
     Also checks the stream rule that a presented result stays put until it is taken.
     """
@@ -52,7 +72,7 @@ def run_columns(dut, ptr_base, cols, rng=None, p_valid=1.0, p_ready=1.0, max_cyc
                 valid = True
             ctx.set(dut.inp.valid, valid)
             if valid:
-                ctx.set(dut.inp.payload, {"col": cols[sent][0], "value": cols[sent][1]})
+                ctx.set(dut.inp.payload, payload(*cols[sent]))
             ready = rng.random() < p_ready
             ctx.set(dut.out.ready, ready)
             if ctx.get(dut.out.valid):
@@ -87,7 +107,8 @@ def test_even_and_odd_columns(ptr_base):
     rng = random.Random(ptr_base)
     p = [3 * i + i * i % 5 for i in range(40)]       # strictly increasing: no empties
     dut = make_dut(p)
-    # Both parities of j, and of a = ptr_base + j, at both ends of the table.
+    # Both parities of j, and of a = ptr_base + j, at both ends of the table; a zero
+    # value is skipped.
     cols = [(0, 11), (1, -12), (2, 13), (7, -14), (8, 15), (31, 16), (32, 17), (5, 0)]
     cols = [(j, v) for j, v in cols if ptr_base + j + 1 < len(p)]
     out, _, _ = run_columns(dut, ptr_base, cols, rng)
@@ -119,7 +140,7 @@ def test_one_column_per_cycle():
     p = list(range(0, 300, 3))
     dut = make_dut(p)
     k = 60
-    cols = [((7 * i) % 90, i) for i in range(k)]
+    cols = [((7 * i) % 90, i + 1) for i in range(k)]
     out, pops, out_cycles = run_columns(dut, 0, cols)
     assert out == expected(p, 0, cols)
     assert pops == list(range(pops[0], pops[0] + k)), "inp not popped every cycle"
@@ -135,19 +156,19 @@ def test_stalled_output_holds_and_stops_popping():
     async def bench(ctx):
         ctx.set(dut.inp.valid, 1)
         for cycle in range(8):
-            ctx.set(dut.inp.payload, {"col": len(pops), "value": len(pops)})
+            ctx.set(dut.inp.payload, payload(len(pops), len(pops) + 1))
             if ctx.get(dut.inp.ready):
                 pops.append(cycle)
             await ctx.tick()
         # Two columns inside (output register and bank data), nothing more taken.
         assert len(pops) == 2 and ctx.get(dut.busy)
         pl = ctx.get(dut.out.payload)
-        assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (0, 2, 0)
+        assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (0, 2, 1)
         ctx.set(dut.inp.valid, 0)
         ctx.set(dut.out.ready, 1)
         await ctx.tick()
         pl = ctx.get(dut.out.payload)
-        assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (2, 4, 1)
+        assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (2, 4, 2)
         await ctx.tick()
         assert not ctx.get(dut.out.valid) and not ctx.get(dut.busy)
 
@@ -166,7 +187,7 @@ def test_empty_columns_pass_a_stalled_output():
     async def bench(ctx):
         ctx.set(dut.inp.valid, 1)
         for cycle in range(12):
-            ctx.set(dut.inp.payload, {"col": min(len(pops), 9), "value": 0})
+            ctx.set(dut.inp.payload, payload(min(len(pops), 9), 1))
             if ctx.get(dut.inp.ready):
                 pops.append(cycle)
             await ctx.tick()
@@ -180,8 +201,9 @@ def test_empty_columns_pass_a_stalled_output():
     sim.run()
 
 
-def test_real_images_two_layers():
-    """Pointers from packed images: layer 1 starts at a non-zero even ptr_base."""
+@pytest.mark.parametrize("width", [1, 2])
+def test_real_images_two_layers(width):
+    """Pointers from packed images: layer 1 starts at a non-zero ptr_base."""
     rng = np.random.default_rng(5)
     codebook = np.linspace(-1, 1, 16).astype(np.float32)
     codebook[0] = 0
@@ -190,16 +212,20 @@ def test_real_images_two_layers():
         codes = rng.integers(1, 16, (rows, cols)) * (rng.random((rows, cols)) < 0.15)
         layers.append(CompressedLayer(name=name, codes=codes.astype(np.uint8),
                                       codebook=codebook, weight_frac=12, relu=True))
-    images = pack_layers(layers, CFG)
+    cfg = CFG.replace(bcast_width=width)
+    images = pack_layers(layers, cfg)
     assert images.layers[1].ptr_base > 0
-    for pe in range(CFG.n_pes):
+    for pe in range(cfg.n_pes):
         p = [int(x) for x in images.ptr[pe]]
         for li, desc in enumerate(images.layers):
-            dut = PointerRead(CFG, even_init=images.ptr_bank(pe, False),
+            dut = PointerRead(cfg, even_init=images.ptr_bank(pe, False),
                               odd_init=images.ptr_bank(pe, True))
-            cols = [(j, j - 5) for j in range(desc.cols)]
+            # Every block of the layer, the last one padded with zero values.
+            n_blocks = -(-desc.cols // width)
+            cols = [(k, [j + 1 if j < desc.cols else 0
+                         for j in range(k * width, (k + 1) * width)]) for k in range(n_blocks)]
             out, _, _ = run_columns(dut, desc.ptr_base, cols)
-            assert out == expected(p, desc.ptr_base, cols)
+            assert out == expected(p, desc.ptr_base, cols, width)
             pointers = images.layer_pointers(pe, li)
             assert sum(e - s for s, e, _ in out) == pointers[-1] - pointers[0]
 
@@ -242,7 +268,7 @@ def test_host_port_in_io_mode():
         ctx.set(dut.io_mode, 0)
         ctx.set(dut.out.ready, 1)
         ctx.set(dut.inp.valid, 1)
-        ctx.set(dut.inp.payload, {"col": 8, "value": 1})
+        ctx.set(dut.inp.payload, payload(8, 1))
         assert ctx.get(dut.inp.ready)
         await ctx.tick()
         ctx.set(dut.inp.valid, 0)
@@ -259,6 +285,7 @@ def test_host_port_in_io_mode():
 @pytest.mark.parametrize("config", [
     EIEConfig(n_pes=1, act_entries=1, spmat_words=1, sram_width=8, ptr_entries=2),
     EIEConfig(n_pes=8, act_entries=64, spmat_words=1024, ptr_entries=1024),
+    EIEConfig(n_pes=8, act_entries=64, spmat_words=1024, ptr_entries=1024, bcast_width=8),
 ])
 def test_converts_to_verilog(config):
     dut = PointerRead(config, even_init=[0], odd_init=[1])

@@ -79,12 +79,12 @@ def compare(layers, config, x, run_config=None):
     return images, golden, hw, model
 
 
-def random_case(seed, n_pes, fifo_depth, sram_width, special):
+def random_case(seed, n_pes, fifo_depth, sram_width, special, bcast_width=1):
     """1-3 layers of up to 40 x 40; a random-sparsity sample plus a `special` one."""
     rng = np.random.default_rng(seed)
     per_pe = -(-40 // n_pes)
     config = small_config(n_pes, fifo_depth, sram_width, act_entries=per_pe,
-                          bias_entries=3 * per_pe)
+                          bias_entries=3 * per_pe, bcast_width=bcast_width)
     dims = [int(d) for d in rng.integers(1, 41, int(rng.integers(1, 4)) + 1)]
     density = float(rng.choice([0.02, 0.1, 0.25, 0.5]))
     layers = random_network(rng, dims, density)
@@ -93,14 +93,18 @@ def random_case(seed, n_pes, fifo_depth, sram_width, special):
     return layers, config, np.concatenate([x, extra])
 
 
-@pytest.mark.parametrize("n_pes,fifo_depth,sram_width,special", [
-    (1, 1, 32, "dense"), (2, 8, 64, "zero"), (3, 2, 128, "dense"), (4, 1, 64, "zero"),
-    (8, 2, 32, "dense"), (2, 1, 128, "dense"), (4, 8, 32, "dense"), (8, 1, 128, "dense"),
-    (8, 8, 64, "zero"), (3, 8, 32, "zero"), (1, 2, 64, "dense"),
+@pytest.mark.parametrize("n_pes,fifo_depth,sram_width,special,bcast_width", [
+    (1, 1, 32, "dense", 1), (2, 8, 64, "zero", 1), (3, 2, 128, "dense", 1),
+    (4, 1, 64, "zero", 1), (8, 2, 32, "dense", 1), (2, 1, 128, "dense", 1),
+    (4, 8, 32, "dense", 1), (8, 1, 128, "dense", 1), (8, 8, 64, "zero", 1),
+    (3, 8, 32, "zero", 1), (1, 2, 64, "dense", 1),
+    (2, 1, 64, "dense", 2), (4, 2, 32, "zero", 4), (8, 1, 64, "dense", 2),
+    (8, 8, 128, "dense", 8), (4, 8, 64, "dense", 2), (8, 2, 32, "dense", 4),
 ])
-def test_model_equals_rtl_on_random_networks(n_pes, fifo_depth, sram_width, special):
-    seed = 1000 * n_pes + 100 * fifo_depth + sram_width
-    compare(*random_case(seed, n_pes, fifo_depth, sram_width, special))
+def test_model_equals_rtl_on_random_networks(n_pes, fifo_depth, sram_width, special,
+                                             bcast_width):
+    seed = 1000 * n_pes + 100 * fifo_depth + sram_width + bcast_width
+    compare(*random_case(seed, n_pes, fifo_depth, sram_width, special, bcast_width))
 
 
 EXTRA_CASES = int(os.environ.get("EIE_PERF_MODEL_CASES", "0"))
@@ -110,9 +114,11 @@ EXTRA_CASES = int(os.environ.get("EIE_PERF_MODEL_CASES", "0"))
 @pytest.mark.parametrize("index", range(EXTRA_CASES))
 def test_model_equals_rtl_on_more_random_networks(index):
     rng = np.random.default_rng(index)
-    compare(*random_case(int(rng.integers(1 << 30)), int(rng.choice([1, 2, 3, 4, 8])),
+    n_pes = int(rng.choice([1, 2, 3, 4, 8]))
+    bcast_width = int(rng.choice([w for w in (1, 2, 4, 8) if n_pes % w == 0]))
+    compare(*random_case(int(rng.integers(1 << 30)), n_pes,
                          int(rng.choice([1, 2, 8])), int(rng.choice([32, 64, 128])),
-                         str(rng.choice(["zero", "dense"]))))
+                         str(rng.choice(["zero", "dense"])), bcast_width))
 
 
 def dense_layer(n_in, n_out, name="dense"):

@@ -260,3 +260,17 @@ def test_verilator_spot_check_matches_the_model(tmp_path):
                    backend="verilator", explicit=set(sweep_mod.AUTO_FIELDS))
     for row in result.rows:
         assert row["golden_match"] and row["model_matches_rtl"], row
+
+
+def test_broadcast_width_sweep(tmp_path):
+    """bcast_width is a sweepable field: dense inputs get fewer broadcasts and cycles with
+    wider blocks; the pointer memory is sized in whole word pairs."""
+    result = small(tmp_path, sweep=("bcast_width=1,2,8",), layers="100x64:0.1:1.0",
+                   base=EIEConfig(n_pes=8, ptr_entries=16), plots=True)
+    rows = {r["bcast_width"]: r for r in result.rows}
+    assert [rows[w]["broadcasts"] for w in (1, 2, 8)] == [100, 50, 13]
+    assert rows[8]["cycles"] < rows[2]["cycles"] < rows[1]["cycles"]
+    assert all(rows[w]["ptr_entries"] % (2 * w) == 0 for w in rows)
+    assert (tmp_path / "plots" / "cycles_vs_bcast_width.png").stat().st_size > 0
+    with pytest.raises(EIEError, match="bcast_width=3 is not a power of two"):
+        small(tmp_path / "bad", sweep=("bcast_width=3",))

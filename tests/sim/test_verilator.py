@@ -37,10 +37,10 @@ def build_root(tmp_path_factory):
     return explicit if explicit else tmp_path_factory.mktemp("verilator-build")
 
 
-def small_config(n_pes, fifo_depth, sram_width):
+def small_config(n_pes, fifo_depth, sram_width, bcast_width=1):
     return EIEConfig(n_pes=n_pes, fifo_depth=fifo_depth, sram_width=sram_width,
-                     spmat_words=256, ptr_entries=256, act_entries=32, bias_entries=64,
-                     max_layers=4)
+                     bcast_width=bcast_width, spmat_words=256, ptr_entries=256,
+                     act_entries=32, bias_entries=64, max_layers=4)
 
 
 def random_network(rng, dims, density, config):
@@ -93,7 +93,8 @@ def check_same_cycles(verilator, amaranth):
     assert verilator.macs == amaranth.macs
 
 
-CONFIGS = [(2, 1, 32), (3, 2, 64), (4, 8, 128)]
+# (n_pes, fifo_depth, sram_width, bcast_width): the last one broadcasts 2 columns at once.
+CONFIGS = [(2, 1, 32, 1), (3, 2, 64, 1), (4, 8, 128, 2)]
 # Builds take most of this file's time (about 20-40 s each on 2 cores), so the tests share
 # three: the first configuration is built (only) with VCD tracing support, which the
 # waveform test needs anyway; tracing is off unless a run asks for waves.
@@ -101,17 +102,17 @@ TRACED = {CONFIGS[0]: "vcd"}
 
 
 def run_on(tmp_path, images, golden, config, build_root, **kw):
-    key = (config.n_pes, config.fifo_depth, config.sram_width)
+    key = (config.n_pes, config.fifo_depth, config.sram_width, config.bcast_width)
     kw.setdefault("build_waves", TRACED.get(key))
     return run_verilator(tmp_path / "model", images, golden.inputs, config,
                          build_root=build_root, **kw)
 
 
-@pytest.mark.parametrize("n_pes,fifo_depth,sram_width", CONFIGS)
+@pytest.mark.parametrize("n_pes,fifo_depth,sram_width,bcast_width", CONFIGS)
 def test_backdoor_bit_exact_and_cycle_exact(tmp_path, build_root, n_pes, fifo_depth,
-                                            sram_width):
+                                            sram_width, bcast_width):
     rng = np.random.default_rng(1000 + 100 * n_pes + fifo_depth + sram_width)
-    config = small_config(n_pes, fifo_depth, sram_width)
+    config = small_config(n_pes, fifo_depth, sram_width, bcast_width)
     dims = [int(d) for d in rng.integers(2 * n_pes + 4, 8 * n_pes + 24, 3)]
     images, golden = prepare(tmp_path, rng, config, dims)
     run = run_on(tmp_path, images, golden, config, build_root)

@@ -238,25 +238,16 @@ def ptr_region_length(cols: int, config: EIEConfig) -> int:
     return _ceil_div(words, 2) * 2 * w      # whole word pairs: the next layer starts even
 
 
+def ptr_bank_slots(pointers: np.ndarray, config: EIEConfig, odd: bool) -> np.ndarray:
+    """(words, bcast_width) pointers of one bank: even or odd words of the address space."""
+    return np.asarray(pointers, dtype=np.int64).reshape(-1, config.bcast_width)[int(odd)::2]
+
+
 def ptr_bank_words(pointers: np.ndarray, config: EIEConfig, odd: bool) -> list[int]:
-    w, bits = config.bcast_width, config.ptr_bits
-    words = np.asarray(pointers, dtype=np.int64).reshape(-1, w)[int(odd)::2]
-    if w == 1:
-        return [int(p) for p in words[:, 0]]
-    return [sum(int(p) << (slot * bits) for slot, p in enumerate(row)) for row in words]
-
-
-def ptr_words_to_pointers(even: list[int], odd: list[int], config: EIEConfig,
-                          source: str) -> np.ndarray:
-    """Inverse of ptr_bank_words over both banks: pointers by address."""
-    if len(even) != len(odd):
-        raise EIEError(f"{source}: pointer banks differ in length: re-run `eie compress`")
-    w, bits = config.bcast_width, config.ptr_bits
-    words = [0] * (2 * len(even))
-    words[0::2], words[1::2] = even, odd
-    mask = (1 << bits) - 1
-    return np.array([(word >> (slot * bits)) & mask for word in words for slot in range(w)],
-                    dtype=np.int64)
+    """The bank's words as ints, slot 0 in the least significant `ptr_bits`."""
+    bits = config.ptr_bits
+    return [sum(int(p) << (slot * bits) for slot, p in enumerate(row))
+            for row in ptr_bank_slots(pointers, config, odd)]
 
 
 # ----------------------------------------------------------------------------- hex files
@@ -315,36 +306,49 @@ def hex_to_signed(text: bytes, bits: int, source: str) -> np.ndarray:
     return np.where(words >= (1 << (bits - 1)), words - (1 << bits), words)
 
 
-def spmat_to_hex(entries: np.ndarray, config: EIEConfig) -> bytes:
-    """Entries to Spmat words, entry 0 of a word in its least significant bits."""
-    bits = config.entry_bits
-    width = config.sram_width
-    if len(entries) == 0:
+def fields_to_hex(fields: np.ndarray, field_bits: int, word_bits: int) -> bytes:
+    """Rows of unsigned `field_bits` fields to `word_bits` words, field 0 of a row in the
+    least significant bits (Spmat entries, and pointers W to a word)."""
+    if len(fields) == 0:
         return b""
-    per_word = entries.reshape(-1, config.entries_per_word).astype(np.uint32)
-    entry_bits = (per_word[:, :, None] >> np.arange(bits, dtype=np.uint32)) & 1
-    word_bits = entry_bits.reshape(len(per_word), -1)          # LSB first
-    digits = _hex_digits(width)
-    pad = digits * 4 - word_bits.shape[1]
-    word_bits = np.concatenate([word_bits, np.zeros((len(word_bits), pad), np.uint32)], axis=1)
-    nibbles = (word_bits.reshape(len(word_bits), digits, 4)
+    dtype = np.uint32 if field_bits <= 32 else np.uint64   # uint32 is the fast common case
+    fields = np.asarray(fields, dtype=dtype)
+    bits = (fields[:, :, None] >> np.arange(field_bits, dtype=dtype)) & dtype(1)
+    word_bits_lsb = bits.reshape(len(fields), -1).astype(np.uint32)
+    digits = _hex_digits(word_bits)
+    pad = digits * 4 - word_bits_lsb.shape[1]
+    word_bits_lsb = np.concatenate(
+        [word_bits_lsb, np.zeros((len(word_bits_lsb), pad), np.uint32)], axis=1)
+    nibbles = (word_bits_lsb.reshape(len(word_bits_lsb), digits, 4)
                * np.array([1, 2, 4, 8], dtype=np.uint32)).sum(axis=2)
     return _nibbles_to_text(nibbles[:, ::-1])
 
 
-def hex_to_spmat(text: bytes, config: EIEConfig, source: str) -> np.ndarray:
-    digits = _hex_digits(config.sram_width)
+def hex_to_fields(text: bytes, field_bits: int, per_word: int, word_bits: int, source: str,
+                  flags: str) -> np.ndarray:
+    """Inverse of fields_to_hex: the fields of every word, in order (int64)."""
     if not text:
-        return np.zeros(0, dtype=np.uint16)
-    nibbles = _text_to_nibbles(text, digits, source)[:, ::-1].astype(np.uint32)
+        return np.zeros(0, dtype=np.int64)
+    nibbles = _text_to_nibbles(text, _hex_digits(word_bits), source)[:, ::-1].astype(np.uint32)
     bits = ((nibbles[:, :, None] >> np.arange(4, dtype=np.uint32)) & 1).reshape(len(nibbles), -1)
-    if np.any(bits[:, config.entries_per_word * config.entry_bits:]):
-        raise EIEError(f"{source}: bits set above the last entry of a word: the file is "
-                       f"corrupt or was written for another --sram-width")
-    used = bits[:, :config.entries_per_word * config.entry_bits]
-    per_entry = used.reshape(len(bits), config.entries_per_word, config.entry_bits)
-    weights = 1 << np.arange(config.entry_bits, dtype=np.uint32)
-    return (per_entry * weights).sum(axis=2).reshape(-1).astype(np.uint16)
+    if np.any(bits[:, per_word * field_bits:]):
+        raise EIEError(f"{source}: bits set above the last field of a word: the file is "
+                       f"corrupt or was written for another {flags}")
+    used = bits[:, :per_word * field_bits].astype(np.int64)
+    per_field = used.reshape(len(bits), per_word, field_bits)
+    weights = np.int64(1) << np.arange(field_bits, dtype=np.int64)
+    return (per_field * weights).sum(axis=2).reshape(-1)
+
+
+def spmat_to_hex(entries: np.ndarray, config: EIEConfig) -> bytes:
+    """Entries to Spmat words, entry 0 of a word in its least significant bits."""
+    return fields_to_hex(np.asarray(entries).reshape(-1, config.entries_per_word),
+                         config.entry_bits, config.sram_width)
+
+
+def hex_to_spmat(text: bytes, config: EIEConfig, source: str) -> np.ndarray:
+    return hex_to_fields(text, config.entry_bits, config.entries_per_word, config.sram_width,
+                         source, "--sram-width").astype(np.uint16)
 
 
 # ----------------------------------------------------------------------------- on disk
@@ -365,10 +369,8 @@ def image_files(images: MemoryImages) -> dict[str, bytes]:
         d = _pe_dir(pe)
         files[f"{d}/spmat.hex"] = spmat_to_hex(images.spmat[pe], cfg)
         for bank, odd in (("even", False), ("odd", True)):
-            words = images.ptr_bank(pe, odd)
-            files[f"{d}/ptr_{bank}.hex"] = (
-                words_to_hex(np.array(words, dtype=np.uint64), cfg.ptr_bits)
-                if cfg.bcast_width == 1 else words_to_hex_big(words, cfg.ptr_word_bits))
+            files[f"{d}/ptr_{bank}.hex"] = fields_to_hex(
+                ptr_bank_slots(images.ptr[pe], cfg, odd), cfg.ptr_bits, cfg.ptr_word_bits)
         files[f"{d}/bias.hex"] = signed_to_hex(images.bias[pe], cfg.acc_bits)
     return files
 
@@ -434,12 +436,15 @@ def _read_checked(directory: Path, rel: str, checksums: dict) -> bytes:
     return data
 
 
-def _read_ptr_bank(text: bytes, config: EIEConfig, source: str) -> list[int]:
-    if config.bcast_width == 1:
-        return [int(w) for w in hex_to_words(text, config.ptr_bits, source)]
-    digits = _hex_digits(config.ptr_word_bits)
-    _text_to_nibbles(text, digits, source)      # validates the line format
-    return [int(line, 16) for line in text.split()]
+def _read_pointers(even: bytes, odd: bytes, config: EIEConfig, source: str) -> np.ndarray:
+    """Both pointer bank files -> pointers by address (inverse of ptr_bank_slots)."""
+    w = config.bcast_width
+    banks = [hex_to_fields(text, config.ptr_bits, w, config.ptr_word_bits,
+                           f"{source}/ptr_{name}.hex", "--spmat-words or --bcast-width"
+                           ).reshape(-1, w) for text, name in ((even, "even"), (odd, "odd"))]
+    if len(banks[0]) != len(banks[1]):
+        raise EIEError(f"{source}: pointer banks differ in length: re-run `eie compress`")
+    return np.stack(banks, axis=1).reshape(-1)
 
 
 def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
@@ -467,9 +472,8 @@ def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
         d = f"images/{_pe_dir(pe)}"
         spmat.append(hex_to_spmat(_read_checked(directory, f"{d}/spmat.hex", sums), packed,
                                   f"{d}/spmat.hex"))
-        banks = [_read_ptr_bank(_read_checked(directory, f"{d}/ptr_{bank}.hex", sums), packed,
-                                f"{d}/ptr_{bank}.hex") for bank in ("even", "odd")]
-        ptr.append(ptr_words_to_pointers(*banks, packed, f"{d}"))
+        ptr.append(_read_pointers(*(_read_checked(directory, f"{d}/ptr_{bank}.hex", sums)
+                                    for bank in ("even", "odd")), packed, d))
         bias.append(hex_to_signed(_read_checked(directory, f"{d}/bias.hex", sums),
                                   packed.acc_bits, f"{d}/bias.hex"))
     return MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,

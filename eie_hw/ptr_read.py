@@ -7,16 +7,8 @@ from amaranth.lib.wiring import In, Out
 
 from .config import EIEConfig
 from .layouts import broadcast_layout, range_layout
+from .lnzd import LNZD
 from .sram import SRAM, SRAMPortSignature
-
-
-def lowest_set_bit(m: Module, bits, name: str) -> Signal:
-    """Index of the lowest set bit of `bits` (0 when none is set)."""
-    index = Signal(range(max(2, len(bits))), name=name)
-    for i in reversed(range(len(bits))):
-        with m.If(bits[i]):
-            m.d.comb += index.eq(i)
-    return index
 
 
 class PointerRead(wiring.Component):
@@ -98,9 +90,12 @@ class PointerRead(wiring.Component):
         o_ptrs = Signal(w * bits + bits)
         o_values = Signal(values_layout)
         o_live = Signal(w)
-        index = lowest_set_bit(m, o_live, "range_index")
+        # The same leading-non-zero pick as the CCU's, over the block's live columns.
+        m.submodules.next_range = next_range = LNZD(w)
+        index = next_range.index
         m.d.comb += [
-            self.out.valid.eq(o_live.any()),
+            next_range.nonzero.eq(o_live),
+            self.out.valid.eq(next_range.valid),
             self.out.payload.start.eq(o_ptrs.word_select(index, bits)),
             self.out.payload.end.eq(o_ptrs.word_select(index + 1, bits)),
             self.out.payload.value.eq(o_values[index]),

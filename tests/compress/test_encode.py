@@ -194,3 +194,42 @@ def test_pointer_words_of_bcast_width_round_trip(bcast_width, tmp_path):
     # Bank words: slot s of word w is pointer w * W + s.
     words = loaded.ptr_bank(0, False)
     assert words[1] & ((1 << cfg.ptr_bits) - 1) == loaded.ptr[0][2 * bcast_width]
+
+
+def _rewrite(directory, rel, data):
+    """Replace an image file and its checksum, as a consistent but wrong writer would."""
+    import hashlib
+    import json
+    (directory / rel).write_bytes(data)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["files"][rel] = hashlib.sha256(data).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_pointer_bank_files(tmp_path):
+    """W = 1 banks are one pointer a line (as before words of W pointers existed); wider
+    words hold W; malformed banks are clear errors."""
+    from compress.images import words_to_hex
+    from eie_hw.errors import EIEError
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 16, (12, 9)).astype(np.uint8)
+    narrow = pack_layers([layer_of(codes)], make_config(n_pes=4))
+    write_images(narrow, tmp_path / "w1")
+    assert (tmp_path / "w1/images/pe001/ptr_odd.hex").read_bytes() == \
+        words_to_hex(narrow.ptr[1][1::2].astype(np.uint64), narrow.config.ptr_bits)
+
+    # 2 x 15-bit pointers a word: 30 bits in 8 hex digits, 2 bits to spare.
+    wide = pack_layers([layer_of(codes)], make_config(n_pes=4, bcast_width=2, spmat_words=4096))
+    assert wide.config.ptr_bits == 15
+    directory = tmp_path / "w4"
+    write_images(wide, directory)
+    rel = "images/pe000/ptr_odd.hex"
+    lines = (directory / rel).read_bytes().splitlines(keepends=True)
+    assert len(lines[0]) - 1 == 8
+    _rewrite(directory, rel, b"".join(lines[:-1]))
+    with pytest.raises(EIEError, match="pointer banks differ in length"):
+        read_images(directory)
+    top = "f" + lines[0][1:].decode()          # bits above the second pointer
+    _rewrite(directory, rel, top.encode() + b"".join(lines[1:]))
+    with pytest.raises(EIEError, match="ptr_odd.hex: bits set above.*--bcast-width"):
+        read_images(directory)

@@ -143,9 +143,10 @@ def main(argv=None) -> int:
     specs = [TABLE_III[n] for n in names]
     out = Path(args.output)
     t0 = time.perf_counter()
-    if args.bcast_width < 1 or PAPER_CONFIG.n_pes % args.bcast_width:
-        raise SystemExit(f"--bcast-width must be a power of two dividing "
-                         f"{PAPER_CONFIG.n_pes}, got {args.bcast_width}")
+    try:        # the config's own check of the width (power of two dividing the PEs)
+        PAPER_CONFIG.replace(bcast_width=args.bcast_width)
+    except EIEError as exc:
+        raise SystemExit(f"--bcast-width: {exc}") from None
     widths = sorted({1, args.bcast_width})
     result = run_sweep(specs, out / "model", base=PAPER_CONFIG, balance=MODES,
                        sweep={"bcast_width": widths}, samples=args.samples, seed=args.seed,

@@ -59,9 +59,9 @@ class EIEConfig:
                 problems.append(f"{f.name} must be an integer, got {value!r}")
         if problems:
             return problems
-        positive = ["n_pes", "fifo_depth", "bcast_width", "sram_width", "act_bits", "weight_bits", "acc_bits",
-                    "code_bits", "index_bits", "spmat_words", "act_entries", "bias_entries",
-                    "max_layers"]
+        positive = ["n_pes", "fifo_depth", "bcast_width", "sram_width", "act_bits",
+                    "weight_bits", "acc_bits", "code_bits", "index_bits", "spmat_words",
+                    "act_entries", "bias_entries", "max_layers"]
         for name in positive:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")

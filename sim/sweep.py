@@ -399,10 +399,8 @@ def fit_config(config: EIEConfig, layers, encoded, auto) -> EIEConfig:
                            for p in range(n)),
         "max_layers": len(layers),
     }
+    # Every pointer region is whole word pairs, so the sum is a valid ptr_entries.
     changes = {f: max(getattr(config, f), need[f]) for f in auto}
-    if "ptr_entries" in changes:
-        pair = 2 * config.bcast_width
-        changes["ptr_entries"] = -(-changes["ptr_entries"] // pair) * pair
     return config.replace(**changes)
 
 

@@ -74,6 +74,11 @@ def default_build_root() -> Path:
     return Path(os.environ.get(BUILD_ROOT_ENV) or REPO_ROOT / "build" / "verilator")
 
 
+def _build_root(build_root) -> Path:
+    # Absolute: cocotb runs the simulation from another working directory.
+    return Path(build_root if build_root is not None else default_build_root()).resolve()
+
+
 # --------------------------------------------------------------------------- build
 
 def _generate(config: EIEConfig, out_dir: Path):
@@ -280,7 +285,7 @@ def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=Non
 
     fmt = _check_waves(waves)
     say = progress or (lambda message: None)
-    build_root = Path(build_root if build_root is not None else default_build_root()).resolve()
+    build_root = _build_root(build_root)
     build_root.mkdir(parents=True, exist_ok=True)
     env = _build_env(verilator_env())
     build_args = list(BUILD_ARGS) + (["--trace-fst"] if fmt == "fst" else [])
@@ -389,7 +394,7 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     build_fmt = _check_waves(build_waves) or fmt
     if fmt is not None and build_fmt != fmt:
         raise EIEError(f"waves={waves!r} needs a build with {fmt} tracing, not {build_fmt}")
-    build_root = Path(build_root if build_root is not None else default_build_root()).resolve()
+    build_root = _build_root(build_root)
 
     build = build_design(config, build_root, waves=build_fmt, progress=progress)
     design, build_dir, build_seconds = build

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from eie_hw.errors import EIEError
 from eie_hw.progress import say as _progress
+from .pipeline import parse_layer_value
 
 
 def _int_list(text: str, what: str, allow_empty: bool = False) -> list[int]:
@@ -34,16 +35,13 @@ def parse_densities(items: list[str] | None, names: list[str]):
     per_layer, plain = {}, []
     for item in items:
         for part in item.split(","):
-            name, eq, value = part.strip().rpartition("=")
-            try:
-                number = float(value)
-            except ValueError:
-                raise EIEError(f"--density {part!r} is not a number, a comma-separated "
-                               f"list (one per layer) or LAYER=D")
-            if eq:
-                per_layer[name] = number
-            else:
+            name, number = parse_layer_value(
+                part.strip(), float, "--density",
+                "a number, a comma-separated list (one per layer) or LAYER=D")
+            if name is None:
                 plain.append(number)
+            else:
+                per_layer[name] = number
     if plain and per_layer:
         raise EIEError("--density takes either plain values or LAYER=D items, not both")
     if per_layer:

@@ -38,19 +38,26 @@ class CompressOptions:
     balance: str = "interleave"
 
 
+def parse_layer_value(item: str, kind, what: str, expected: str | None = None):
+    """`"fc1=0.05"` -> ("fc1", 0.05), `"0.1"` -> (None, 0.1); `expected` words the error."""
+    name, eq, value = item.rpartition("=")
+    try:
+        parsed = kind(value)
+    except ValueError:
+        expected = expected or f"a {kind.__name__} or LAYER={kind.__name__}"
+        raise EIEError(f"{what} {item!r} is not {expected}") from None
+    return (name if eq else None), parsed
+
+
 def parse_assignments(items: list[str] | None, kind, what: str) -> tuple[object, dict]:
     """`["0.1", "fc1=0.05"]` -> (0.1, {"fc1": 0.05}); either part may be absent."""
     default, per_layer = None, {}
     for item in items or []:
-        name, eq, value = item.rpartition("=")
-        try:
-            parsed = kind(value)
-        except ValueError:
-            raise EIEError(f"{what} {item!r} is not a {kind.__name__} or LAYER={kind.__name__}")
-        if eq:
-            per_layer[name] = parsed
-        else:
+        name, parsed = parse_layer_value(item, kind, what)
+        if name is None:
             default = parsed
+        else:
+            per_layer[name] = parsed
     return default, per_layer
 
 

@@ -42,6 +42,15 @@ class HardwareRun(Counters):
     def outputs(self) -> np.ndarray:
         return np.array([layers[-1] for layers in self.layer_outputs])
 
+    def layer_outputs_array(self, layer: int) -> np.ndarray:
+        """(samples, rows) outputs of one layer."""
+        return np.array([sample[layer] for sample in self.layer_outputs])
+
+    def golden_matches(self, golden) -> list[bool]:
+        """Per layer: are the outputs of every sample those of `golden` (a GoldenResult)?"""
+        return [bool(np.array_equal(self.layer_outputs_array(k), layer.outputs))
+                for k, layer in enumerate(golden.layers)]
+
 
 class AmaranthHost:
     """Host-port transactions inside an Amaranth async testbench."""

@@ -82,17 +82,14 @@ def hardware_report(report: dict, result: GoldenResult, run, backend: str,
     report["backend"] = backend
     # The performance model has no outputs of its own: they are the golden model's.
     measured_outputs = hasattr(run, "layer_outputs")
-    matches = []
+    matches = run.golden_matches(result) if measured_outputs else []
     for index, layer in enumerate(report["layers"]):
         layer["cycles"] = _per_sample(np.array(run.layer_cycles)[:, index], batched)
         if not measured_outputs:
             continue
-        hw = np.array([sample[index] for sample in run.layer_outputs])
-        match = bool(np.array_equal(hw, result.layers[index].outputs))
-        matches.append(match)
-        layer["golden_match"] = match
-        if not match:
-            layer["hardware_outputs"] = _per_sample(hw, batched)
+        layer["golden_match"] = matches[index]
+        if not matches[index]:
+            layer["hardware_outputs"] = _per_sample(run.layer_outputs_array(index), batched)
     if measured_outputs:
         report["outputs"] = _per_sample(run.outputs, batched)
         report["golden_match"] = all(matches)

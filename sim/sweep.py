@@ -560,8 +560,7 @@ def _verilator_rows(task: PointTask, images, config, x_int, rows: list[dict]) ->
     write_images(images, directory)
     golden = GoldenModel(images).run(inputs_int=x_int)
     run = run_verilator(directory, images, golden.inputs, config)
-    matches = all(np.array_equal(np.array([s[k] for s in run.layer_outputs]), layer.outputs)
-                  for k, layer in enumerate(golden.layers))
+    matches = all(run.golden_matches(golden))
     layer_cycles = np.array(run.layer_cycles)          # (samples, layers)
     for k, row in enumerate(rows):
         row["model_cycles"] = row["cycles"]

@@ -29,6 +29,9 @@ import numpy as np
 
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
+from eie_hw.memory_map import (BIAS_FILE, CODEBOOK_FILE, LAYERS_FILE, PTR_EVEN_FILE,
+                               PTR_ODD_FILE, SPMAT_FILE, descriptor_bits, descriptor_fields,
+                               pe_image_dir)
 
 from .balance import check_row_order
 from .encode import PEColumns, encode_layer, local_rows
@@ -37,20 +40,6 @@ from .model import CompressedLayer
 
 IMAGES_FORMAT = "eie-images"
 IMAGES_VERSION = 1
-
-
-def descriptor_fields(config: EIEConfig) -> list[tuple[str, int]]:
-    """Layer descriptor word, least significant field first."""
-    dim_bits = max(1, (config.n_pes * config.act_entries).bit_length())
-    return [
-        ("rows", dim_bits),
-        ("cols", dim_bits),
-        ("ptr_base", max(1, (config.ptr_entries - 1).bit_length())),
-        ("bias_base", max(1, (config.bias_entries - 1).bit_length())),
-        ("weight_frac", config.shift_bits),
-        ("relu", 1),
-        ("last", 1),
-    ]
 
 
 @dataclass
@@ -353,25 +342,21 @@ def hex_to_spmat(text: bytes, config: EIEConfig, source: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- on disk
 
-def _pe_dir(pe: int) -> str:
-    return f"pe{pe:03d}"
-
-
 def image_files(images: MemoryImages) -> dict[str, bytes]:
     """Relative path -> contents of every $readmemh file."""
     cfg = images.config
     files = {
-        "codebook.hex": signed_to_hex(images.codebook.reshape(-1), cfg.weight_bits),
-        "layers.hex": words_to_hex_big([d.word(cfg) for d in images.layers],
-                                       sum(w for _, w in descriptor_fields(cfg))),
+        CODEBOOK_FILE: signed_to_hex(images.codebook.reshape(-1), cfg.weight_bits),
+        LAYERS_FILE: words_to_hex_big([d.word(cfg) for d in images.layers],
+                                      descriptor_bits(cfg)),
     }
     for pe in range(cfg.n_pes):
-        d = _pe_dir(pe)
-        files[f"{d}/spmat.hex"] = spmat_to_hex(images.spmat[pe], cfg)
-        for bank, odd in (("even", False), ("odd", True)):
-            files[f"{d}/ptr_{bank}.hex"] = fields_to_hex(
+        d = pe_image_dir(pe)
+        files[f"{d}/{SPMAT_FILE}"] = spmat_to_hex(images.spmat[pe], cfg)
+        for name, odd in ((PTR_EVEN_FILE, False), (PTR_ODD_FILE, True)):
+            files[f"{d}/{name}"] = fields_to_hex(
                 ptr_bank_slots(images.ptr[pe], cfg, odd), cfg.ptr_bits, cfg.ptr_word_bits)
-        files[f"{d}/bias.hex"] = signed_to_hex(images.bias[pe], cfg.acc_bits)
+        files[f"{d}/{BIAS_FILE}"] = signed_to_hex(images.bias[pe], cfg.acc_bits)
     return files
 
 
@@ -464,17 +449,17 @@ def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
         if d.row_order is not None:
             d.row_order = [int(i) for i in check_row_order(d.row_order, d.rows,
                                                            f"{directory}: layer {d.name}")]
-    codebook = hex_to_signed(_read_checked(directory, "images/codebook.hex", sums),
-                             packed.weight_bits, "codebook.hex")
+    codebook = hex_to_signed(_read_checked(directory, f"images/{CODEBOOK_FILE}", sums),
+                             packed.weight_bits, CODEBOOK_FILE)
     codebook = codebook.reshape(len(layers), packed.codebook_size)
     spmat, ptr, bias = [], [], []
     for pe in range(packed.n_pes):
-        d = f"images/{_pe_dir(pe)}"
-        spmat.append(hex_to_spmat(_read_checked(directory, f"{d}/spmat.hex", sums), packed,
-                                  f"{d}/spmat.hex"))
-        ptr.append(_read_pointers(*(_read_checked(directory, f"{d}/ptr_{bank}.hex", sums)
-                                    for bank in ("even", "odd")), packed, d))
-        bias.append(hex_to_signed(_read_checked(directory, f"{d}/bias.hex", sums),
-                                  packed.acc_bits, f"{d}/bias.hex"))
+        d = f"images/{pe_image_dir(pe)}"
+        spmat.append(hex_to_spmat(_read_checked(directory, f"{d}/{SPMAT_FILE}", sums), packed,
+                                  f"{d}/{SPMAT_FILE}"))
+        ptr.append(_read_pointers(*(_read_checked(directory, f"{d}/{name}", sums)
+                                    for name in (PTR_EVEN_FILE, PTR_ODD_FILE)), packed, d))
+        bias.append(hex_to_signed(_read_checked(directory, f"{d}/{BIAS_FILE}", sums),
+                                  packed.acc_bits, f"{d}/{BIAS_FILE}"))
     return MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,
                         codebook=codebook)

@@ -5,7 +5,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import EIEConfig
-from .sram import SRAM, SRAMPortSignature
+from .interfaces import (DestinationPortSignature, HostActSignature, ScanRequestSignature,
+                         ScanResultSignature)
+from .memory_map import SCAN_LATENCY
+from .sram import SRAM, share_with_host
 
 
 class ActRW(wiring.Component):
@@ -16,41 +19,43 @@ class ActRW(wiring.Component):
     returns 0, so a layer starts with a one-cycle `clear_dst` instead of a clearing pass.
 
     Read ports. Each bank SRAM has a single read port. The destination bank's port serves
-    the arithmetic side (`dst_*`), the source bank's port serves the scan side (`scan_*`).
-    A scan (`scan_en`) of bank `scan_bank` takes that bank's port in the cycle it is
-    issued, even when `scan_bank == dst_bank`: that happens only for host reads of the
+    the arithmetic side (`dst`), the source bank's port serves the scan side (`scan`).
+    A scan (`scan.en`) of bank `scan.bank` takes that bank's port in the cycle it is
+    issued, even when `scan.bank == dst_bank`: that happens only for host reads of the
     final outputs, issued while the PE is idle, so no arithmetic read is lost. (A scan of
     the destination bank during a layer would silently corrupt the arithmetic read.)
 
-    Arithmetic side: `dst_rdata` is the word of row `dst_raddr` in the cycle after
-    `dst_ren`, 0 if the row is untouched. A write in the same cycle as the read is seen
+    Arithmetic side: `dst.rdata` is the word of row `dst.raddr` in the cycle after
+    `dst.ren`, 0 if the row is untouched. A write in the same cycle as the read is seen
     (the SRAM is write-transparent, and the touched bit is taken from the register's
-    next state), and so is any earlier write. `dst_we` writes the row and sets its
+    next state), and so is any earlier write. `dst.we` writes the row and sets its
     touched bit.
 
-    Scan side: `scan_en` in cycle t gives `scan_valid` and `scan_value` in cycle
+    Scan side: `scan.en` in cycle t gives `scan_result.valid` and `.value` in cycle
     t + `SCAN_LATENCY`, one read per cycle:
 
-    - t: bank read of `scan_addr`, bias read of `scan_bias_base + scan_addr`;
-    - t+1: `acc = wrap(bank (0 if untouched) + bias (0 unless scan_use_bias))`;
+    - t: bank read of `scan.addr`, bias read of `scan.bias_base + scan.addr`;
+    - t+1: `acc = wrap(bank (0 if untouched) + bias (0 unless scan.use_bias))`;
     - t+2: `((2*acc) >> shift + 1) >> 1`, which equals `(acc + 2**(shift-1)) >> shift`
       for shift > 0 and `acc` for shift 0, exact in acc_bits + 1 bits;
     - t+3: saturate to act_bits, ReLU (combinational on the output).
 
     The scan parameters travel with the read, so they only need to be valid with
-    `scan_en`.
+    `scan.en`.
 
-    Host side (I/O mode): `host_act_we` writes an activation into bank 0, sign-extended,
-    and sets its touched bit (it takes bank 0's write port; the PE is idle). `host_bias` writes the bias memory and reads it; a host bias
+    Host side (I/O mode): `host.we` writes an activation into bank 0, sign-extended,
+    and sets its touched bit (it takes bank 0's write port; the PE is idle). `host.bias` writes the bias memory and reads it; a host bias
     read takes the bias read port from the scan side (the host issues one read at a time,
-    so they never meet). `host_clear` clears the touched bits of both banks.
+    so they never meet). `host.clear` clears the touched bits of both banks.
     """
 
-    SCAN_LATENCY = 3
+    SCAN_LATENCY = SCAN_LATENCY
 
-    def __init__(self, config: EIEConfig, bias_init=(), bias_file: str = ""):
+    def __init__(self, config: EIEConfig, bias_init=(), bias_file: str = "",
+                 per_pe_files: bool = False):
         self.config = config
         self.bias_file = bias_file  # image file of the Verilog SRAM
+        self.per_pe_files = per_pe_files
         mask = (1 << config.acc_bits) - 1
         # Images hold two's complement values; negative Python ints are accepted too.
         self.bias_init = [int(b) & mask for b in bias_init]
@@ -58,27 +63,11 @@ class ActRW(wiring.Component):
         super().__init__({
             "dst_bank": In(1),
             "clear_dst": In(1),
-            "dst_raddr": In(range(cfg.act_entries)),
-            "dst_ren": In(1),
-            "dst_rdata": Out(signed(cfg.acc_bits)),
-            "dst_waddr": In(range(cfg.act_entries)),
-            "dst_wdata": In(signed(cfg.acc_bits)),
-            "dst_we": In(1),
-            "scan_addr": In(range(cfg.act_entries)),
-            "scan_en": In(1),
-            "scan_bias_base": In(range(cfg.bias_entries)),
-            "scan_use_bias": In(1),
-            "scan_shift": In(range(cfg.acc_bits)),
-            "scan_relu": In(1),
-            "scan_bank": In(1),
-            "scan_valid": Out(1),
-            "scan_value": Out(signed(cfg.act_bits)),
+            "dst": In(DestinationPortSignature(cfg)),
+            "scan": In(ScanRequestSignature(cfg)),
+            "scan_result": Out(ScanResultSignature(cfg)),
             "io_mode": In(1),
-            "host_act_waddr": In(range(cfg.act_entries)),
-            "host_act_wdata": In(signed(cfg.act_bits)),
-            "host_act_we": In(1),
-            "host_bias": In(SRAMPortSignature(cfg.acc_bits, cfg.bias_entries)),
-            "host_clear": In(1),
+            "host": In(HostActSignature(cfg)),
         })
 
     def elaborate(self, platform):
@@ -87,15 +76,16 @@ class ActRW(wiring.Component):
         banks = [SRAM(width=cfg.acc_bits, depth=cfg.act_entries) for _ in range(2)]
         m.submodules.bank0, m.submodules.bank1 = banks
         m.submodules.bias = bias = SRAM(width=cfg.acc_bits, depth=cfg.bias_entries,
-                                        init=self.bias_init, init_file=self.bias_file)
+                                        init=self.bias_init, init_file=self.bias_file,
+                                        per_pe=self.per_pe_files)
 
-        host_act_we = self.host_act_we & self.io_mode
+        host_act_we = self.host.we & self.io_mode
         dst_bank1 = Signal()     # bank of the arithmetic read, for the next cycle
         dst_touched = Signal()   # touched bit of the arithmetic read, for the next cycle
         scan_touched = Signal()  # same for the scan read
         for b, bank in enumerate(banks):
             is_dst = self.dst_bank == b
-            scanned = self.scan_en & (self.scan_bank == b)
+            scanned = self.scan.en & (self.scan.bank == b)
 
             # Write port: the host loads inputs into bank 0 in I/O mode (the PE is idle);
             # otherwise the arithmetic unit writes the destination bank.
@@ -103,54 +93,51 @@ class ActRW(wiring.Component):
             waddr = Signal(range(cfg.act_entries), name=f"waddr{b}")
             if b == 0:
                 with m.If(host_act_we):
-                    m.d.comb += [we.eq(1), waddr.eq(self.host_act_waddr),
-                                 bank.port.w_data.eq(self.host_act_wdata)]
+                    m.d.comb += [we.eq(1), waddr.eq(self.host.waddr),
+                                 bank.port.w_data.eq(self.host.wdata)]
                 with m.Else():
-                    m.d.comb += [we.eq(self.dst_we & is_dst), waddr.eq(self.dst_waddr),
-                                 bank.port.w_data.eq(self.dst_wdata)]
+                    m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
+                                 bank.port.w_data.eq(self.dst.wdata)]
             else:
-                m.d.comb += [we.eq(self.dst_we & is_dst), waddr.eq(self.dst_waddr),
-                             bank.port.w_data.eq(self.dst_wdata)]
+                m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
+                             bank.port.w_data.eq(self.dst.wdata)]
             m.d.comb += [bank.port.w_addr.eq(waddr), bank.port.w_en.eq(we)]
 
             with m.If(scanned):
-                m.d.comb += [bank.port.r_addr.eq(self.scan_addr), bank.port.r_en.eq(1)]
+                m.d.comb += [bank.port.r_addr.eq(self.scan.addr), bank.port.r_en.eq(1)]
             with m.Else():
-                m.d.comb += [bank.port.r_addr.eq(self.dst_raddr),
-                             bank.port.r_en.eq(self.dst_ren & is_dst)]
+                m.d.comb += [bank.port.r_addr.eq(self.dst.raddr),
+                             bank.port.r_en.eq(self.dst.ren & is_dst)]
 
             # The touched bits. A read samples the next state, not the register, so that
             # it agrees with the write-transparent SRAM about a write in the same cycle.
             touched = Signal(cfg.act_entries, name=f"touched{b}")
             touched_next = Signal(cfg.act_entries, name=f"touched{b}_next")
-            clear = self.host_clear | (self.clear_dst & is_dst)
+            clear = self.host.clear | (self.clear_dst & is_dst)
             # A write in the same cycle as a clear survives it: it is the newer event.
-            for i in range(cfg.act_entries):
-                m.d.comb += touched_next[i].eq((touched[i] & ~clear) | (we & (waddr == i)))
+            # (Whole-vector operations: a per-bit loop is the same logic, but a simulator
+            # then evaluates act_entries small expressions every cycle.)
+            written = Signal(cfg.act_entries, name=f"written{b}")
+            with m.If(we):
+                m.d.comb += written.bit_select(waddr, 1).eq(1)
+            m.d.comb += touched_next.eq(Mux(clear, 0, touched) | written)
             m.d.sync += touched.eq(touched_next)
 
             with m.If(is_dst):
-                m.d.sync += dst_touched.eq(touched_next.bit_select(self.dst_raddr, 1))
-            with m.If(self.scan_bank == b):
-                m.d.sync += scan_touched.eq(touched_next.bit_select(self.scan_addr, 1))
+                m.d.sync += dst_touched.eq(touched_next.bit_select(self.dst.raddr, 1))
+            with m.If(self.scan.bank == b):
+                m.d.sync += scan_touched.eq(touched_next.bit_select(self.scan.addr, 1))
 
         m.d.sync += dst_bank1.eq(self.dst_bank)
         dst_data = Mux(dst_bank1, banks[1].port.r_data, banks[0].port.r_data)
-        m.d.comb += self.dst_rdata.eq(Mux(dst_touched, dst_data.as_signed(), 0))
+        m.d.comb += self.dst.rdata.eq(Mux(dst_touched, dst_data.as_signed(), 0))
 
-        # Bias memory: the scan side reads it, except for a host bias read in I/O mode.
-        host_bias_read = self.io_mode & self.host_bias.r_en
-        m.d.comb += [
-            bias.port.w_addr.eq(self.host_bias.w_addr),
-            bias.port.w_data.eq(self.host_bias.w_data),
-            bias.port.w_en.eq(self.host_bias.w_en & self.io_mode),
-            self.host_bias.r_data.eq(bias.port.r_data),
-        ]
-        with m.If(host_bias_read):
-            m.d.comb += [bias.port.r_addr.eq(self.host_bias.r_addr), bias.port.r_en.eq(1)]
-        with m.Else():
-            m.d.comb += [bias.port.r_addr.eq(self.scan_bias_base + self.scan_addr),
-                         bias.port.r_en.eq(self.scan_en & self.scan_use_bias)]
+        # Bias memory: the scan side reads it, except for a host bias read in I/O mode
+        # (host activation reads use the scan side in I/O mode too).
+        share_with_host(m, bias.port, self.host.bias, self.io_mode,
+                        read_addr=self.scan.bias_base + self.scan.addr,
+                        read_en=self.scan.en & self.scan.use_bias,
+                        host_reads=self.io_mode & self.host.bias.r_en)
 
         # Scan pipeline; the parameters travel along with each read.
         v1, scan_bank1, use_bias1 = Signal(), Signal(), Signal()
@@ -158,8 +145,8 @@ class ActRW(wiring.Component):
         relu1, relu2, relu3 = Signal(), Signal(), Signal()
         v2, v3 = Signal(), Signal()
         m.d.sync += [
-            v1.eq(self.scan_en), scan_bank1.eq(self.scan_bank), use_bias1.eq(self.scan_use_bias),
-            shift1.eq(self.scan_shift), relu1.eq(self.scan_relu),
+            v1.eq(self.scan.en), scan_bank1.eq(self.scan.bank), use_bias1.eq(self.scan.use_bias),
+            shift1.eq(self.scan.shift), relu1.eq(self.scan.relu),
             v2.eq(v1), shift2.eq(shift1), relu2.eq(relu1),
             v3.eq(v2), relu3.eq(relu2),
         ]
@@ -182,7 +169,7 @@ class ActRW(wiring.Component):
         hi, lo = (1 << (cfg.act_bits - 1)) - 1, -(1 << (cfg.act_bits - 1))
         sat = Mux(y3 > hi, hi, Mux(y3 < lo, lo, y3))
         m.d.comb += [
-            self.scan_valid.eq(v3),
-            self.scan_value.eq(Mux(relu3 & (y3 < 0), 0, sat)),
+            self.scan_result.valid.eq(v3),
+            self.scan_result.value.eq(Mux(relu3 & (y3 < 0), 0, sat)),
         ]
         return m

@@ -5,8 +5,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import EIEConfig
+from .interfaces import DestinationPortSignature
 from .layouts import entry_layout
-from .sram import SRAM, SRAMPortSignature
+from .sram import SRAM, SRAMPortSignature, share_with_host
 
 
 class ArithmeticUnit(wiring.Component):
@@ -18,12 +19,12 @@ class ArithmeticUnit(wiring.Component):
 
     - A0: codebook read at `layer * codebook_size + code`; `row = z` if `first`, else
       `row + z + 1`.
-    - A1: destination read of `row` (`dst_raddr`, `dst_ren`); `value * weight`, exact.
+    - A1: destination read of `row` (`dst.raddr`, `dst.ren`); `value * weight`, exact.
     - A2: `sum = dest + product`, modulo 2**acc_bits. The read of A1 missed the write of
       the entry just ahead (it happens now, in A3), so when that entry hit the same row
       its sum is forwarded instead. An entry two ahead writes in the cycle of this
       entry's read, which the write-transparent destination read already returns.
-    - A3: destination write (`dst_waddr`, `dst_wdata`, `dst_we`).
+    - A3: destination write (`dst.waddr`, `dst.wdata`, `dst.we`).
 
     Fillers (code 0) pass like any entry; codebook entry 0 is 0, so they add nothing.
 
@@ -45,12 +46,7 @@ class ArithmeticUnit(wiring.Component):
         super().__init__({
             "inp": In(stream.Signature(entry_layout(cfg), always_ready=True)),
             "layer": In(range(cfg.max_layers)),
-            "dst_raddr": Out(range(cfg.act_entries)),
-            "dst_ren": Out(1),
-            "dst_rdata": In(signed(cfg.acc_bits)),
-            "dst_waddr": Out(range(cfg.act_entries)),
-            "dst_wdata": Out(signed(cfg.acc_bits)),
-            "dst_we": Out(1),
+            "dst": Out(DestinationPortSignature(cfg)),
             "busy": Out(1),
             "macs": Out(32),
             "clear_counters": In(1),
@@ -67,18 +63,8 @@ class ArithmeticUnit(wiring.Component):
         entry = self.inp.payload
 
         # A0. codebook_size is a power of two, so the address is a concatenation.
-        m.d.comb += [
-            cb.port.w_addr.eq(self.host_codebook.w_addr),
-            cb.port.w_data.eq(self.host_codebook.w_data),
-            cb.port.w_en.eq(self.host_codebook.w_en & self.io_mode),
-            self.host_codebook.r_data.eq(cb.port.r_data),
-        ]
-        with m.If(self.io_mode):
-            m.d.comb += [cb.port.r_addr.eq(self.host_codebook.r_addr),
-                         cb.port.r_en.eq(self.host_codebook.r_en)]
-        with m.Else():
-            m.d.comb += [cb.port.r_addr.eq(Cat(entry.code, self.layer)),
-                         cb.port.r_en.eq(self.inp.valid)]
+        share_with_host(m, cb.port, self.host_codebook, self.io_mode,
+                        read_addr=Cat(entry.code, self.layer), read_en=self.inp.valid)
 
         row = Signal(range(cfg.act_entries))  # row of the last entry that entered A1
         row_a0 = Signal.like(row, name="row_a0")
@@ -97,7 +83,7 @@ class ArithmeticUnit(wiring.Component):
         v2 = Signal()
         row2 = Signal.like(row)
         product2 = Signal(signed(cfg.act_bits + cfg.weight_bits))
-        m.d.comb += [self.dst_raddr.eq(row), self.dst_ren.eq(v1)]
+        m.d.comb += [self.dst.raddr.eq(row), self.dst.ren.eq(v1)]
         m.d.sync += [v2.eq(v1), row2.eq(row),
                      product2.eq(value1 * cb.port.r_data.as_signed())]
 
@@ -110,13 +96,13 @@ class ArithmeticUnit(wiring.Component):
         with m.If(forward):
             m.d.comb += dest.eq(sum3)
         with m.Else():
-            m.d.comb += dest.eq(self.dst_rdata)
+            m.d.comb += dest.eq(self.dst.rdata)
         m.d.sync += [v3.eq(v2), row3.eq(row2)]
         with m.If(v2):
             m.d.sync += sum3.eq(dest + product2)  # the assignment truncates: the wrap
 
         # A3.
-        m.d.comb += [self.dst_waddr.eq(row3), self.dst_wdata.eq(sum3), self.dst_we.eq(v3)]
+        m.d.comb += [self.dst.waddr.eq(row3), self.dst.wdata.eq(sum3), self.dst.we.eq(v3)]
 
         m.d.comb += self.busy.eq(self.inp.valid | v1 | v2 | v3)
         with m.If(self.clear_counters):

@@ -16,31 +16,21 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from compress.images import descriptor_fields
-
-from .act_rw import ActRW
 from .config import EIEConfig
+from .interfaces import LayerControlSignature, ScanRequestSignature, ScanResultSignature
 from .layouts import broadcast_layout
 from .lnzd import LNZD
-from .sram import SRAM, SRAMPortSignature
-
-COUNTER_BITS = 32
-
-
-def descriptor_layout(config: EIEConfig) -> data.StructLayout:
-    return data.StructLayout({name: width for name, width in descriptor_fields(config)})
-
-
-def descriptor_bits(config: EIEConfig) -> int:
-    return sum(width for _, width in descriptor_fields(config))
+from .memory_map import (COUNTER_BITS, LAYERS_FILE, SCAN_LATENCY, descriptor_bits,
+                         descriptor_layout)
+from .sram import SRAM, SRAMPortSignature, share_with_host
 
 
 class CCU(wiring.Component):
     # Scan reads in flight plus queued groups; enough that the LNZD never waits for
     # a group while the scan pipeline is full.
-    QUEUE_DEPTH = ActRW.SCAN_LATENCY + 2
+    QUEUE_DEPTH = SCAN_LATENCY + 2
 
-    def __init__(self, config: EIEConfig, layer_init=(), layer_file: str = "layers.hex"):
+    def __init__(self, config: EIEConfig, layer_init=(), layer_file: str = LAYERS_FILE):
         self.config = config
         self.layer_file = layer_file  # image file of the Verilog layer table
         self.layer_init = list(layer_init)
@@ -53,7 +43,6 @@ class CCU(wiring.Component):
             "busy": Out(1),
             "done": Out(1),
             "paused": Out(1),
-            "io_mode": Out(1),
             "host_layers": In(SRAMPortSignature(descriptor_bits(config), config.max_layers)),
             "host_layer_cycles": In(SRAMPortSignature(COUNTER_BITS, config.max_layers)),
             # Where the host reads the outputs of the last run (through the scan path).
@@ -63,24 +52,12 @@ class CCU(wiring.Component):
             "out_shift": Out(range(config.acc_bits)),
             "out_relu": Out(1),
             # To every PE.
-            "layer": Out(range(config.max_layers)),
-            "ptr_base": Out(range(config.ptr_entries)),
-            "dst_bank": Out(1),
-            "clear_dst": Out(1),
-            "running": Out(1),
-            "clear_counters": Out(1),
-            "scan_addr": Out(range(config.act_entries)),
-            "scan_en": Out(1),
-            "scan_bank": Out(1),
-            "scan_bias_base": Out(range(config.bias_entries)),
-            "scan_use_bias": Out(1),
-            "scan_shift": Out(range(config.acc_bits)),
-            "scan_relu": Out(1),
+            "control": Out(LayerControlSignature(config)),
+            "scan": Out(ScanRequestSignature(config)),
             "bcast_valid": Out(1),
             "bcast_payload": Out(broadcast_layout(config)),
             # From every PE.
-            "scan_valid": In(1),
-            "scan_values": In(data.ArrayLayout(signed(config.act_bits), n)),
+            "scan_results": In(ScanResultSignature(config)).array(n),
             "fifo_ready": In(n),
             "pe_idle": In(n),
             # Counters.
@@ -112,23 +89,25 @@ class CCU(wiring.Component):
         src_relu = Signal()
 
         m.d.comb += [
-            self.layer.eq(layer_idx),
-            self.ptr_base.eq(desc.ptr_base),
-            self.dst_bank.eq(~layer_idx[0]),
-            self.scan_bank.eq(layer_idx[0]),
-            self.scan_bias_base.eq(src_bias_base),
-            self.scan_use_bias.eq(src_use_bias),
-            self.scan_shift.eq(src_shift),
-            self.scan_relu.eq(src_relu),
+            self.control.layer.eq(layer_idx),
+            self.control.ptr_base.eq(desc.ptr_base),
+            self.control.dst_bank.eq(~layer_idx[0]),
+            self.scan.bank.eq(layer_idx[0]),
+            self.scan.bias_base.eq(src_bias_base),
+            self.scan.use_bias.eq(src_use_bias),
+            self.scan.shift.eq(src_shift),
+            self.scan.relu.eq(src_relu),
         ]
 
         # ---- host access to the tables while idle
-        with m.If(self.io_mode):
-            wiring.connect(m, wiring.flipped(self.host_layers), table.port)
+        fetch = Signal()   # read the next layer's descriptor
+        share_with_host(m, table.port, self.host_layers, self.control.io_mode,
+                        read_addr=layer_idx, read_en=fetch)
+        # The cycle counters: the CCU writes them, the host reads them (in any mode).
+        with m.If(self.control.io_mode):
             m.d.comb += [cycles_mem.port.r_addr.eq(self.host_layer_cycles.r_addr),
                          cycles_mem.port.r_en.eq(self.host_layer_cycles.r_en)]
-        m.d.comb += [self.host_layer_cycles.r_data.eq(cycles_mem.port.r_data),
-                     self.host_layers.r_data.eq(table.port.r_data)]
+        m.d.comb += self.host_layer_cycles.r_data.eq(cycles_mem.port.r_data)
 
         # ---- scan issue / receive, group queue, group register, broadcast
         queue = fifo.SyncFIFO(width=n * cfg.act_bits + n + cfg.col_bits, depth=self.QUEUE_DEPTH)
@@ -141,8 +120,8 @@ class CCU(wiring.Component):
 
         room = (in_flight + queue.level) < self.QUEUE_DEPTH
         issue = scanning & (issue_col < desc.cols) & room
-        m.d.comb += [self.scan_en.eq(issue), self.scan_addr.eq(issue_group)]
-        receive = scanning & self.scan_valid
+        m.d.comb += [self.scan.en.eq(issue), self.scan.addr.eq(issue_group)]
+        receive = scanning & self.scan_results[0].valid
         with m.If(issue & ~receive):
             m.d.sync += in_flight.eq(in_flight + 1)
         with m.Elif(~issue & receive):
@@ -150,11 +129,12 @@ class CCU(wiring.Component):
         with m.If(issue):
             m.d.sync += [issue_group.eq(issue_group + 1), issue_col.eq(issue_col + n)]
 
+        recv_values = Cat(*(result.value for result in self.scan_results))
         recv_mask = Signal(n)
         for i in range(n):
-            m.d.comb += recv_mask[i].eq((self.scan_values[i] != 0) & (recv_col + i < desc.cols))
-        m.d.comb += [queue.w_data.eq(Cat(self.scan_values.as_value(), recv_mask,
-                                         recv_col[:cfg.col_bits])),
+            m.d.comb += recv_mask[i].eq((self.scan_results[i].value != 0)
+                                        & (recv_col + i < desc.cols))
+        m.d.comb += [queue.w_data.eq(Cat(recv_values, recv_mask, recv_col[:cfg.col_bits])),
                      queue.w_en.eq(receive)]
         with m.If(receive):
             m.d.sync += recv_col.eq(recv_col + n)
@@ -188,7 +168,7 @@ class CCU(wiring.Component):
                          g_col.eq(queue.r_data[n * cfg.act_bits + n:])]
         with m.Else():
             m.d.sync += g_mask.eq(remaining)
-        with m.If(self.running & lnzd.valid & ~all_ready):
+        with m.If(self.control.running & lnzd.valid & ~all_ready):
             m.d.sync += self.stall_cycles.eq(self.stall_cycles + 1)
 
         scan_finished = ((issue_col >= desc.cols) & (in_flight == 0) & ~queue.r_rdy
@@ -197,38 +177,38 @@ class CCU(wiring.Component):
         idle_before = Signal()
 
         # ---- layer sequencing
-        m.d.comb += self.busy.eq(~self.io_mode)
+        m.d.comb += self.busy.eq(~self.control.io_mode)
         with m.If(self.busy):
             m.d.sync += self.total_cycles.eq(self.total_cycles + 1)
-        with m.If(self.running):
+        with m.If(self.control.running):
             m.d.sync += layer_cycles.eq(layer_cycles + 1)
 
         stepping = Signal()
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.io_mode.eq(1)
+                m.d.comb += self.control.io_mode.eq(1)
                 with m.If(self.start):
-                    m.d.comb += self.clear_counters.eq(1)
+                    m.d.comb += self.control.clear_counters.eq(1)
                     m.d.sync += [layer_idx.eq(0), src_use_bias.eq(0), src_shift.eq(0),
                                  src_relu.eq(0), src_bias_base.eq(0), self.done.eq(0),
                                  self.stall_cycles.eq(0), self.total_cycles.eq(0),
                                  self.layers_done.eq(0), stepping.eq(self.step)]
                     m.next = "FETCH"
             with m.State("PAUSE"):
-                m.d.comb += [self.io_mode.eq(1), self.paused.eq(1)]
+                m.d.comb += [self.control.io_mode.eq(1), self.paused.eq(1)]
                 with m.If(self.start):
                     m.next = "FETCH"
             with m.State("FETCH"):
-                m.d.comb += [table.port.r_addr.eq(layer_idx), table.port.r_en.eq(1)]
+                m.d.comb += fetch.eq(1)
                 m.next = "DECODE"
             with m.State("DECODE"):
-                m.d.comb += self.clear_dst.eq(1)
+                m.d.comb += self.control.clear_dst.eq(1)
                 m.d.sync += [desc.eq(table.port.r_data), issue_group.eq(0), issue_col.eq(0),
                              recv_col.eq(0), in_flight.eq(0), layer_cycles.eq(2),
                              idle_before.eq(0)]
                 m.next = "RUN"
             with m.State("RUN"):
-                m.d.comb += [self.running.eq(1), scanning.eq(1)]
+                m.d.comb += [self.control.running.eq(1), scanning.eq(1)]
                 # Two idle cycles in a row: nothing can be in a hand-off between units.
                 m.d.sync += idle_before.eq(scan_finished & all_idle)
                 with m.If(scan_finished & all_idle & idle_before):

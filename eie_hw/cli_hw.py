@@ -51,7 +51,8 @@ def add_generate_parser(sub):
 
 
 def cmd_generate(args) -> int:
-    from .generate import count_latches, generate, lint
+    from .checks import count_latches, lint
+    from .generate import generate
 
     config = config_from_args(args)
     started = time.time()

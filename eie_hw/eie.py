@@ -1,87 +1,65 @@
 """Top level: N PEs, the CCU and the host port.
 
-Host port: a command stream (`cmd`) and a response stream (`rsp`, one per read).
-Memory targets are reachable only in I/O mode (while the accelerator is idle); the
-control target also while it runs (status, counters). Addresses:
+Host port: a command stream (`cmd`) and a response stream (`rsp`, one per read). The
+memory map (targets, control addresses, status bits, widths) is
+`eie_hw/memory_map.py`. Memory targets are reachable only in I/O mode (while the
+accelerator is idle); the control target also while it runs (status, counters).
 
 | target | addr | data |
 |---|---|---|
 | SPMAT, PTR_EVEN, PTR_ODD, BIAS | word address in PE `pe` | the word |
 | CODEBOOK | `layer * 2**code_bits + code`; writes go to every PE | weight |
 | ACT | local row in PE `pe`; write: input activation (bank 0); read: output of the last run (after bias, shift, saturation, ReLU) | activation |
-| LAYERS | layer index | descriptor word (`compress.images.descriptor_fields`) |
+| LAYERS | layer index | descriptor word (`memory_map.descriptor_fields`) |
 | CONTROL | see `Control` | |
+
+A command is registered before it fans out to the memories of every PE (one cycle of
+latency, a command per cycle for writes): the fan-out then starts at flip-flops, which
+keeps it off the host's input timing and off the simulator's per-input evaluation.
+
+In Verilog (a platform asking for SRAM black boxes) every PE is an instance of the one
+module `eie_pe` (`pe.PE_MODULE`), generated once (eie_hw/generate.py).
 """
 
-import enum
-
-from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import (ClockDomain, ClockSignal, DomainRenamer, Instance, Module, Mux,
+                          ResetSignal, Signal, signed)
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .act_rw import ActRW
-from .ccu import CCU, COUNTER_BITS, descriptor_bits
+from .ccu import CCU
 from .config import EIEConfig
-from .pe import PEImages, ProcessingElement
+from .interfaces import HostBusSignature, ScanRequestSignature
+from .memory_map import (PE_COUNTERS, READ_LATENCY, SCAN_LATENCY, TARGET_BITS, Control,
+                         Target, host_command_layout, host_data_bits, pe_instance_name)
+from .pe import PE_MODULE, PEImages, ProcessingElement, pe_signature
+from .sram import wants_sram_blackbox
+
+__all__ = ["EIE", "Control", "Target", "host_command_layout", "host_data_bits",
+           "READ_LATENCY", "layer_table_init", "pe_verilog_instance"]
 
 
-class Target(enum.IntEnum):
-    SPMAT = 0
-    PTR_EVEN = 1
-    PTR_ODD = 2
-    CODEBOOK = 3
-    BIAS = 4
-    ACT = 5
-    LAYERS = 6
-    CONTROL = 7
-
-
-class Control(enum.IntEnum):
-    # read: bit 0 busy, bit 1 done, bit 2 paused after a layer;
-    # write: bit 0 start (or resume), bit 1 clear inputs, bit 2 step (pause after layers)
-    STATUS = 0
-    TOTAL_CYCLES = 1
-    STALL_CYCLES = 2    # CCU cycles stalled on a full FIFO
-    LAYERS_DONE = 3
-    PE_BUSY = 4         # of PE `pe`
-    PE_STARVED = 5
-    PE_SPMAT_READS = 6
-    PE_MACS = 7
-    LAYER_CYCLES = 8    # + layer index
-
-
-PE_COUNTERS = {Control.PE_BUSY: "busy_cycles", Control.PE_STARVED: "starved_cycles",
-               Control.PE_SPMAT_READS: "spmat_reads", Control.PE_MACS: "macs"}
-
-# A read answers after a fixed number of cycles: the slowest path is an activation read
-# through the output stage.
-READ_LATENCY = max(1, ActRW.SCAN_LATENCY)
-
-
-def host_data_bits(config: EIEConfig) -> int:
-    return max(config.sram_width, config.acc_bits, config.ptr_word_bits, descriptor_bits(config),
-               COUNTER_BITS)
-
-
-def host_addr_bits(config: EIEConfig) -> int:
-    depths = [config.spmat_words, config.ptr_bank_entries, config.bias_entries,
-              config.act_entries, config.max_layers * config.codebook_size,
-              Control.LAYER_CYCLES + config.max_layers]
-    return max(1, max((d - 1).bit_length() for d in depths))
-
-
-def host_command_layout(config: EIEConfig) -> data.StructLayout:
-    return data.StructLayout({
-        "write": 1,
-        "target": 3,
-        "pe": max(1, (config.n_pes - 1).bit_length()),
-        "addr": host_addr_bits(config),
-        "data": host_data_bits(config),
-    })
+# The clock domain of everything inside: the `sync` clock, with the reset input
+# registered once. The register keeps the reset pin off every unit's next-state logic:
+# for timing (one flip-flop drives the fan-out to N PEs) and for simulation speed (no
+# combinational path from an input pin into the datapath, which Verilator would
+# otherwise re-evaluate whenever any input, the clock included, changes).
+CORE = "core"
 
 
 def layer_table_init(images) -> list[int]:
     return [d.word(images.config) for d in images.layers] if images is not None else []
+
+
+def pe_verilog_instance(config: EIEConfig, index: int):
+    """PE `index` as an instance of the `eie_pe` module: (its ports as an interface
+    object with the PE's signature, the `Instance`). Port names are those Amaranth gives
+    the module's flattened signature members (`control__layer`, `bcast__payload`)."""
+    pe = pe_signature(config).create(path=(pe_instance_name(index),))
+    ports = {}
+    for path, member, value in pe.signature.flatten(pe):
+        prefix = "i_" if member.flow == In else "o_"
+        ports[prefix + "__".join(str(part) for part in path)] = value
+    return pe, Instance(PE_MODULE, i_clk=ClockSignal(CORE), i_rst=ResetSignal(CORE), **ports)
 
 
 class EIE(wiring.Component):
@@ -102,78 +80,84 @@ class EIE(wiring.Component):
     def elaborate(self, platform):
         cfg = self.config
         m = Module()
-        m.submodules.ccu = ccu = CCU(cfg, layer_init=layer_table_init(self.images))
+        m.domains.core = core = ClockDomain(CORE, local=True)
+        reset = Signal(reset_less=True)
+        m.d.sync += reset.eq(ResetSignal("sync"))
+        m.d.comb += [core.clk.eq(ClockSignal("sync")), core.rst.eq(reset)]
+        in_core = DomainRenamer(CORE)
+
+        ccu = CCU(cfg, layer_init=layer_table_init(self.images))
+        m.submodules.ccu = in_core(ccu)
         pes = []
         for p in range(cfg.n_pes):
-            pe = ProcessingElement(cfg, PEImages(self.images, p), index=p)
-            m.submodules[f"pe{p}"] = pe
+            if wants_sram_blackbox(platform):
+                pe, instance = pe_verilog_instance(cfg, p)
+                m.submodules[pe_instance_name(p)] = instance
+            else:
+                pe = ProcessingElement(cfg, PEImages(self.images, p), index=p)
+                m.submodules[pe_instance_name(p)] = in_core(pe)
             pes.append(pe)
         m.d.comb += [self.busy.eq(ccu.busy), self.done.eq(ccu.done)]
 
-        host_scan = self._host_port(m, ccu, pes)
+        # The layer constants reach every PE; each PE answers scans and reports idle.
+        wiring.connect(m, ccu.control, *(pe.control for pe in pes))
         for p, pe in enumerate(pes):
-            for name in ("layer", "ptr_base", "dst_bank", "clear_dst", "running",
-                         "clear_counters", "io_mode"):
-                m.d.comb += getattr(pe, name).eq(getattr(ccu, name))
+            m.d.comb += pe.pe_index.eq(p)
+            wiring.connect(m, pe.scan_result, ccu.scan_results[p])
             m.d.comb += [
                 pe.bcast.valid.eq(ccu.bcast_valid),
                 pe.bcast.payload.eq(ccu.bcast_payload),
                 ccu.fifo_ready[p].eq(pe.bcast.ready),
-                ccu.pe_idle[p].eq(pe.idle),
-                ccu.scan_values[p].eq(pe.scan_value),
+                ccu.pe_idle[p].eq(pe.status.idle),
             ]
-            # The scan path serves the CCU while computing and host reads while idle.
-            for name in ("addr", "en", "bank", "bias_base", "use_bias", "shift", "relu"):
-                with m.If(ccu.io_mode):
-                    m.d.comb += getattr(pe, f"scan_{name}").eq(host_scan[name])
-                with m.Else():
-                    m.d.comb += getattr(pe, f"scan_{name}").eq(getattr(ccu, f"scan_{name}"))
-        m.d.comb += ccu.scan_valid.eq(pes[0].scan_valid)
+
+        host_scan = self._host_port(m, ccu, pes)
+        # The scan path serves the CCU while computing and host reads while idle.
+        scan = ScanRequestSignature(cfg).create(path=("pe_scan",))
+        io = ccu.control.io_mode
+        for name in scan.signature.members:
+            m.d.comb += getattr(scan, name).eq(Mux(io, getattr(host_scan, name),
+                                                   getattr(ccu.scan, name)))
+        wiring.connect(m, scan, *(pe.scan for pe in pes))
         return m
 
-    def _host_port(self, m, ccu, pes) -> dict:
+    def _host_port(self, m, ccu, pes):
+        """The command stage, the read response, and every PE's host interface; returns
+        the host's scan request (activation reads through the output stage)."""
         cfg = self.config
-        cmd = self.cmd.payload
-        take = self.cmd.valid & self.cmd.ready
-        write = take & cmd.write
-        read = take & ~cmd.write
-        io = ccu.io_mode
+        io = ccu.control.io_mode
 
-        # One read at a time: the response register holds it until taken.
+        # The command register. A staged read blocks the next command until answered.
+        cmd = Signal(host_command_layout(cfg))
+        staged = Signal()
         waiting = Signal(range(READ_LATENCY + 1))
         pending = Signal()
-        r_target = Signal(3)
+        m.d.comb += self.cmd.ready.eq(~pending & ~self.rsp.valid & ~(staged & ~cmd.write))
+        m.d.core += staged.eq(self.cmd.valid & self.cmd.ready)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.core += cmd.eq(self.cmd.payload)
+        write = staged & cmd.write
+        read = staged & ~cmd.write
+
+        r_target = Signal(TARGET_BITS)
         r_pe = Signal.like(cmd.pe)
         r_addr = Signal.like(cmd.addr)
-        m.d.comb += self.cmd.ready.eq(~pending & ~self.rsp.valid)
         with m.If(read):
-            m.d.sync += [pending.eq(1), waiting.eq(READ_LATENCY), r_target.eq(cmd.target),
+            m.d.core += [pending.eq(1), waiting.eq(READ_LATENCY), r_target.eq(cmd.target),
                          r_pe.eq(cmd.pe), r_addr.eq(cmd.addr)]
         with m.Elif(pending & (waiting != 0)):
-            m.d.sync += waiting.eq(waiting - 1)
+            m.d.core += waiting.eq(waiting - 1)
 
-        def selected(target, p=None):
-            hit = cmd.target == target
-            return hit if p is None else hit & (cmd.pe == p)
+        def selected(target):
+            return cmd.target == target
 
-        memories = ((Target.SPMAT, "host_spmat"), (Target.PTR_EVEN, "host_ptr_even"),
-                    (Target.PTR_ODD, "host_ptr_odd"), (Target.BIAS, "host_bias"),
-                    (Target.CODEBOOK, "host_codebook"))
-        for p, pe in enumerate(pes):
-            for target, port_name in memories:
-                port = getattr(pe, port_name)
-                # Codebook writes are broadcast: every PE keeps its own copy.
-                w_hit = selected(target) if target == Target.CODEBOOK else selected(target, p)
-                m.d.comb += [
-                    port.w_addr.eq(cmd.addr), port.w_data.eq(cmd.data),
-                    port.w_en.eq(write & io & w_hit),
-                    port.r_addr.eq(cmd.addr), port.r_en.eq(read & io & selected(target, p)),
-                ]
-            m.d.comb += [
-                pe.host_act_waddr.eq(cmd.addr),
-                pe.host_act_wdata.eq(cmd.data[:cfg.act_bits]),
-                pe.host_act_we.eq(write & io & selected(Target.ACT, p)),
-            ]
+        control_write = write & selected(Target.CONTROL) & (cmd.addr == Control.STATUS)
+        # One bus to every PE; each PE decodes its own part (eie_hw/pe_host.py).
+        bus = HostBusSignature(cfg).create(path=("host_bus",))
+        m.d.comb += [bus.write.eq(write), bus.read.eq(read), bus.target.eq(cmd.target),
+                     bus.pe.eq(cmd.pe), bus.addr.eq(cmd.addr), bus.data.eq(cmd.data),
+                     bus.clear_inputs.eq(control_write & cmd.data[1])]
+        wiring.connect(m, bus, *(pe.host for pe in pes))
 
         # Layer table and per-layer cycle counters live in the CCU.
         m.d.comb += [
@@ -184,63 +168,59 @@ class EIE(wiring.Component):
             ccu.host_layer_cycles.r_addr.eq(cmd.addr - Control.LAYER_CYCLES),
             ccu.host_layer_cycles.r_en.eq(read & selected(Target.CONTROL)
                                           & (cmd.addr >= Control.LAYER_CYCLES)),
+            ccu.start.eq(control_write & io & cmd.data[0]),
+            ccu.step.eq(cmd.data[2]),
         ]
 
-        control_write = write & selected(Target.CONTROL) & (cmd.addr == Control.STATUS)
-        m.d.comb += [ccu.start.eq(control_write & io & cmd.data[0]),
-                     ccu.step.eq(cmd.data[2])]
-        for pe in pes:
-            m.d.comb += pe.host_clear.eq(control_write & io & cmd.data[1])
-
         # Activation reads go through the output-stage path of the scan port.
-        host_scan = {
-            "addr": cmd.addr, "en": read & io & selected(Target.ACT),
-            "bank": ccu.out_bank, "bias_base": ccu.out_bias_base,
-            "use_bias": ccu.out_use_bias, "shift": ccu.out_shift, "relu": ccu.out_relu,
-        }
+        host_scan = ScanRequestSignature(cfg).create(path=("host_scan",))
+        m.d.comb += [
+            host_scan.addr.eq(cmd.addr), host_scan.en.eq(read & io & selected(Target.ACT)),
+            host_scan.bank.eq(ccu.out_bank), host_scan.bias_base.eq(ccu.out_bias_base),
+            host_scan.use_bias.eq(ccu.out_use_bias), host_scan.shift.eq(ccu.out_shift),
+            host_scan.relu.eq(ccu.out_relu),
+        ]
         captured = Signal(host_data_bits(cfg))
         pe_scan = Signal(signed(cfg.act_bits))
         with m.Switch(r_pe):
             for p, pe in enumerate(pes):
                 with m.Case(p):
-                    m.d.comb += pe_scan.eq(pe.scan_value)
+                    m.d.comb += pe_scan.eq(pe.scan_result.value)
         # Capture the scan result the cycle it appears: the pipeline moves on after it.
-        with m.If(pending & (waiting == READ_LATENCY - ActRW.SCAN_LATENCY + 1)
+        with m.If(pending & (waiting == READ_LATENCY - SCAN_LATENCY + 1)
                   & (r_target == Target.ACT)):
-            m.d.sync += captured.eq(pe_scan)
+            m.d.core += captured.eq(pe_scan)
         m.d.comb += self.rsp.payload.eq(self._read_mux(m, r_target, r_pe, r_addr, pes, ccu,
                                                        captured))
         with m.If(pending & (waiting == 0)):
-            m.d.sync += [self.rsp.valid.eq(1), pending.eq(0)]
-            m.d.sync += captured.eq(self.rsp.payload)
+            m.d.core += [self.rsp.valid.eq(1), pending.eq(0)]
+            m.d.core += captured.eq(self.rsp.payload)
         with m.If(self.rsp.valid & self.rsp.ready):
-            m.d.sync += self.rsp.valid.eq(0)
+            m.d.core += self.rsp.valid.eq(0)
         return host_scan
 
     def _read_mux(self, m, r_target, r_pe, r_addr, pes, ccu, captured):
         """Data for the pending read: SRAM outputs hold their word until the next read."""
         value = Signal(host_data_bits(self.config))
+        pe_word = Signal(len(pes[0].host_rdata))
+        with m.Switch(r_pe):
+            for p, pe in enumerate(pes):
+                with m.Case(p):
+                    m.d.comb += pe_word.eq(pe.host_rdata)
         with m.If(self.rsp.valid | (r_target == Target.ACT)):
             m.d.comb += value.eq(captured)
         with m.Else():
             with m.Switch(r_target):
-                for target, port_name in ((Target.SPMAT, "host_spmat"),
-                                          (Target.PTR_EVEN, "host_ptr_even"),
-                                          (Target.PTR_ODD, "host_ptr_odd"),
-                                          (Target.BIAS, "host_bias"),
-                                          (Target.CODEBOOK, "host_codebook")):
-                    with m.Case(target):
-                        with m.Switch(r_pe):
-                            for p, pe in enumerate(pes):
-                                with m.Case(p):
-                                    m.d.comb += value.eq(getattr(pe, port_name).r_data)
+                with m.Case(Target.SPMAT, Target.PTR_EVEN, Target.PTR_ODD, Target.BIAS,
+                            Target.CODEBOOK):
+                    m.d.comb += value.eq(pe_word)
                 with m.Case(Target.LAYERS):
                     m.d.comb += value.eq(ccu.host_layers.r_data)
                 with m.Case(Target.CONTROL):
-                    self._control_mux(m, value, r_addr, r_pe, pes, ccu)
+                    self._control_mux(m, value, r_addr, ccu, pe_word)
         return value
 
-    def _control_mux(self, m, value, r_addr, r_pe, pes, ccu):
+    def _control_mux(self, m, value, r_addr, ccu, pe_word):
         with m.Switch(r_addr):
             with m.Case(Control.STATUS):
                 m.d.comb += value.eq(ccu.busy | (ccu.done << 1) | (ccu.paused << 2))
@@ -250,11 +230,7 @@ class EIE(wiring.Component):
                 m.d.comb += value.eq(ccu.stall_cycles)
             with m.Case(Control.LAYERS_DONE):
                 m.d.comb += value.eq(ccu.layers_done)
-            for address, counter in PE_COUNTERS.items():
-                with m.Case(address):
-                    with m.Switch(r_pe):
-                        for p, pe in enumerate(pes):
-                            with m.Case(p):
-                                m.d.comb += value.eq(getattr(pe, counter))
+            with m.Case(*PE_COUNTERS):
+                m.d.comb += value.eq(pe_word)
             with m.Default():
                 m.d.comb += value.eq(ccu.host_layer_cycles.r_data)

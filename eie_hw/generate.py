@@ -4,7 +4,7 @@
 
 | file | what |
 |---|---|
-| `<design>.v` | the whole accelerator (Amaranth -> Verilog), deterministic, no source paths |
+| `<design>.v` | the whole accelerator (Amaranth -> Verilog), deterministic, no source paths; one module per unit: every PE is an instance of `eie_pe`, identical replicated submodules are one module |
 | `eie_sram.v` | behavioural model of the one SRAM module every memory instantiates |
 | `files.f` | file list in compile order, paths relative to the list (`verilator -F`) |
 | `config.json` | the `EIEConfig` the design was generated from |
@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import EIEConfig
 from .errors import EIEError
+from .memory_map import (BIAS_FILE, CODEBOOK_FILE, COUNTER_BITS, LAYERS_FILE, PTR_EVEN_FILE,
+                         PTR_ODD_FILE, SPMAT_FILE, descriptor_bits, pe_image_dir,
+                         pe_instance_name)
+from .pe import PE_MODULE
 from .sram import SRAM_MODULE, sram_addr_width
+from .sram_verilog import SRAM_VERILOG
+from .verilog_modules import merge_identical_modules, modules, strip_banner
 
 SRAM_FILE = "eie_sram.v"
 WAIVER_FILE = "lint_waivers.vlt"
@@ -46,81 +49,6 @@ class VerilogPlatform:
 
     sram_blackbox = True
 
-
-# ----------------------------------------------------------------------------- SRAM model
-
-def _sram_header(r_data_kind: str) -> str:
-    """The eie_sram port list, shared by the behavioural model and the black box."""
-    return f"""module eie_sram #(
-    parameter integer WIDTH      = 8,
-    parameter integer DEPTH      = 2,
-    parameter integer ADDR_WIDTH = 1,
-    parameter         INIT_FILE  = ""
-) (
-    input  wire                  clk,
-    input  wire [ADDR_WIDTH-1:0] r_addr,
-    input  wire                  r_en,
-    output {r_data_kind} [WIDTH-1:0]      r_data,
-    input  wire [ADDR_WIDTH-1:0] w_addr,
-    input  wire                  w_en,
-    input  wire [WIDTH-1:0]      w_data
-);
-"""
-
-
-SRAM_VERILOG = """\
-// eie_sram: behavioural model of the one SRAM module of the EIE design.
-//
-// Written by `eie generate` (eie_hw/generate.py); every on-chip memory of the design
-// (Spmat, pointer banks, codebook, bias, accumulator banks, the CCU's layer table and
-// per-layer cycle counters) is an instance of this module. An ASIC flow replaces this
-// file with wrappers that map each (WIDTH, DEPTH) to a memory macro (e.g. fakeram45);
-// keep the port list and the timing below. See docs/hardware_flow.md.
-//
-// Parameters
-//   WIDTH       word width in bits
-//   DEPTH       words
-//   ADDR_WIDTH  address width, max(1, ceil(log2(DEPTH)))
-//   INIT_FILE   image file of this memory relative to a compressed model's images/
-//               directory ("" = none), e.g. "pe003/spmat.hex"
-// Ports (all synchronous to the rising edge of clk)
-//   r_addr, r_en   read: r_data holds mem[r_addr] from the cycle after r_en was high
-//   r_data         until the next read (it does not change while r_en is low)
-//   w_addr, w_en,  write: mem[w_addr] <= w_data
-//   w_data
-//   A read of the address written in the same cycle returns the new word
-//   (write-first / transparent), exactly like the Amaranth simulation model.
-//
-// Simulation backdoor load: run with +EIE_IMAGES=<model>/images and every instance
-// whose INIT_FILE is set loads that file with $readmemh (files hold only the words in
-// use; the rest of the memory is not initialized: zero under Verilator's default
-// --x-initial, which matches the Amaranth model). Synthesis (SYNTHESIS defined) skips
-// the initial block.
-"""+ _sram_header("reg ") + """    reg [WIDTH-1:0] mem [0:DEPTH-1];
-
-    always @(posedge clk) begin
-        if (w_en)
-            mem[w_addr] <= w_data;
-        if (r_en)
-            r_data <= (w_en && w_addr == r_addr) ? w_data : mem[r_addr];
-    end
-
-`ifndef SYNTHESIS
-    reg [8*4096-1:0] images_dir;  // +EIE_IMAGES=<dir> (up to 4096 characters)
-    initial begin
-        r_data = {WIDTH{1'b0}};
-        if (INIT_FILE != "" && $value$plusargs("EIE_IMAGES=%s", images_dir))
-            $readmemh({images_dir, "/", INIT_FILE}, mem);
-    end
-`endif
-endmodule
-"""
-
-# A model with only the port list, for tools that must not see the behaviour.
-SRAM_BLACKBOX_VERILOG = """\
-(* blackbox *)
-"""+ _sram_header("wire") + """endmodule
-"""
 
 # ----------------------------------------------------------------------------- lint waivers
 
@@ -188,31 +116,27 @@ class SRAMInstance:
 
 def pe_srams(config: EIEConfig, pe: int = 0) -> list[SRAMInstance]:
     """The memories of PE `pe`, as `eie_hw/pe.py` and its units create them."""
-    from .pe import CODEBOOK_FILE, pe_image_dir
-
-    cfg, d, p = config, pe_image_dir(pe), f"pe{pe}"
+    cfg, d, p = config, pe_image_dir(pe), pe_instance_name(pe)
     return [
         SRAMInstance(f"{p}.spmat.sram", "spmat", cfg.sram_width, cfg.spmat_words,
-                     f"{d}/spmat.hex"),
+                     f"{d}/{SPMAT_FILE}"),
         SRAMInstance(f"{p}.ptr.even", "ptr_even", cfg.ptr_word_bits, cfg.ptr_bank_entries,
-                     f"{d}/ptr_even.hex"),
+                     f"{d}/{PTR_EVEN_FILE}"),
         SRAMInstance(f"{p}.ptr.odd", "ptr_odd", cfg.ptr_word_bits, cfg.ptr_bank_entries,
-                     f"{d}/ptr_odd.hex"),
+                     f"{d}/{PTR_ODD_FILE}"),
         SRAMInstance(f"{p}.arith.codebook", "codebook", cfg.weight_bits,
                      cfg.max_layers * cfg.codebook_size, CODEBOOK_FILE),
         SRAMInstance(f"{p}.act.bias", "bias", cfg.acc_bits, cfg.bias_entries,
-                     f"{d}/bias.hex"),
+                     f"{d}/{BIAS_FILE}"),
         SRAMInstance(f"{p}.act.bank0", "acc0", cfg.acc_bits, cfg.act_entries, ""),
         SRAMInstance(f"{p}.act.bank1", "acc1", cfg.acc_bits, cfg.act_entries, ""),
     ]
 
 
 def ccu_srams(config: EIEConfig) -> list[SRAMInstance]:
-    from .ccu import COUNTER_BITS, descriptor_bits
-
     return [
         SRAMInstance("ccu.table", "layers", descriptor_bits(config), config.max_layers,
-                     "layers.hex"),
+                     LAYERS_FILE),
         SRAMInstance("ccu.cycles", "layer_cycles", COUNTER_BITS, config.max_layers, ""),
     ]
 
@@ -266,9 +190,10 @@ class GeneratedDesign:
     def file_list(self) -> Path:
         return self.directory / "files.f"
 
-    def pe_module(self, pe: int = 0) -> str:
-        """Verilog name of PE `pe`'s module (Amaranth names modules by hierarchy)."""
-        return f"{self.top}.pe{pe}"
+    @property
+    def pe_module(self) -> str:
+        """Verilog name of the PE module, the same for every PE."""
+        return PE_MODULE
 
     @property
     def ccu_module(self) -> str:
@@ -292,18 +217,28 @@ def _check_args(design_name: str, clock_ns: float, platform: str) -> None:
 
 
 def design_verilog(config: EIEConfig, design_name: str = "eie_top") -> str:
-    """The design as one Verilog text (without the SRAM model)."""
+    """The design as one Verilog text (without the SRAM model).
+
+    Two conversions: the top level (CCU, host port, N instances of `eie_pe`) and the PE
+    once. Amaranth names modules by hierarchy, so replicated units (the SRAM banks of a
+    PE, the LNZD nodes of a level) arrive as copies under different names;
+    `merge_identical_modules` keeps one of each.
+    """
     from amaranth.back import verilog
 
     from .eie import EIE
+    from .pe import ProcessingElement
 
-    text = verilog.convert(EIE(config), name=design_name, platform=VerilogPlatform(),
-                           emit_src=False)
+    platform = VerilogPlatform()
+    top = verilog.convert(EIE(config), name=design_name, platform=platform, emit_src=False)
+    pe = verilog.convert(ProcessingElement(config), name=PE_MODULE, platform=platform,
+                         emit_src=False)
+    text = merge_identical_modules(strip_banner(top) + strip_banner(pe))
     header = (f"// EIE accelerator `{design_name}`, generated by `eie generate` "
               f"(eie_hw/generate.py).\n"
               f"// Configuration: {json.dumps(config.to_dict(), sort_keys=True)}\n"
-              f"// Memories are instances of `{SRAM_MODULE}` ({SRAM_FILE}); "
-              f"compile that file first.\n")
+              f"// Every PE is an instance of `{PE_MODULE}`. Memories are instances of "
+              f"`{SRAM_MODULE}` ({SRAM_FILE}); compile that file first.\n")
     return header + text
 
 
@@ -377,6 +312,18 @@ export CLOCK_PERIOD = {_fmt_ns(design.clock_ns * scale)}
 """
 
 
+def _check_inventory(text: str, config: EIEConfig, srams: list[SRAMInstance]) -> None:
+    """The inventory and the units must agree: instances in the PE module x N + the rest."""
+    per_module = {name: len(re.findall(rf"^\s*{SRAM_MODULE} #\(", body, re.M))
+                  for name, body in modules(text).items()}
+    in_pe = sum(n for name, n in per_module.items()
+                if name == PE_MODULE or name.startswith(f"\\{PE_MODULE}."))
+    found = sum(per_module.values()) - in_pe + in_pe * config.n_pes
+    if found != len(srams) or in_pe != len(pe_srams(config)):
+        raise EIEError(f"internal error: the design has {found} {SRAM_MODULE} instances "
+                       f"({in_pe} per PE), the inventory {len(srams)}")
+
+
 def generate(config: EIEConfig, out_dir, *, clock_ns: float = 1.25,
              platform: str = "nangate45", design_name: str = "eie_top") -> GeneratedDesign:
     """Write the Verilog design and its hand-off files into `out_dir` (created)."""
@@ -395,10 +342,7 @@ def generate(config: EIEConfig, out_dir, *, clock_ns: float = 1.25,
                              verilog_files=[out / SRAM_FILE, design_file], config=config,
                              clock_ns=float(clock_ns), platform=platform, srams=srams)
     text = design_verilog(config, design_name)
-    found = len(re.findall(rf"^\s*{SRAM_MODULE} #\(", text, flags=re.M))
-    if found != len(srams):  # the inventory and the units must agree
-        raise EIEError(f"internal error: the design has {found} {SRAM_MODULE} instances, "
-                       f"the inventory {len(srams)}")
+    _check_inventory(text, config, srams)
 
     files = {
         design_file.name: text,
@@ -416,74 +360,3 @@ def generate(config: EIEConfig, out_dir, *, clock_ns: float = 1.25,
         except OSError as exc:
             raise EIEError(f"cannot write {out / name}: {exc.strerror}") from None
     return design
-
-
-# ----------------------------------------------------------------------------- checks
-
-@dataclass
-class ToolResult:
-    ok: bool
-    output: str
-    command: list[str]
-
-
-def lint(design: GeneratedDesign, *, waivers: bool = True, timeout: float = 600) -> ToolResult:
-    """`verilator --lint-only -Wall` on the generated files (with the waiver file)."""
-    from .tools import verilator_bin, verilator_env
-
-    cmd = [verilator_bin(), "--lint-only", "-Wall", "--top-module", design.top]
-    if waivers:
-        cmd.append(str(design.waiver_file))
-    cmd += [str(p) for p in design.verilog_files]
-    try:
-        proc = subprocess.run(cmd, env=verilator_env(), capture_output=True, text=True,
-                              timeout=timeout, cwd=design.directory)
-    except subprocess.TimeoutExpired:
-        raise EIEError(f"verilator lint took more than {timeout:.0f} s") from None
-    return ToolResult(proc.returncode == 0, proc.stdout + proc.stderr, cmd)
-
-
-LATCH_CELLS = ("$dlatch", "$adlatch", "$dlatchsr", "$_DLATCH_P_", "$_DLATCH_N_")
-
-
-def run_yosys(script: str, *, cwd, log_name: str = "yosys.log",
-              timeout: float = 3600) -> str:
-    """Run a Yosys script (text) in `cwd`; return the log; EIEError with its tail on failure."""
-    from .tools import yosys_command
-
-    cwd = Path(cwd)
-    script_file = cwd / (Path(log_name).stem + ".ys")
-    script_file.write_text(script)
-    log_file = cwd / log_name
-    cmd = yosys_command() + ["-q", "-l", log_file.name, "-s", script_file.name]
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EIEError(f"yosys ({script_file}) took more than {timeout:.0f} s") from None
-    log = log_file.read_text() if log_file.exists() else ""
-    if proc.returncode != 0:
-        tail = "\n".join((log + proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise EIEError(f"yosys failed on {script_file} (log {log_file}):\n{tail}")
-    return log
-
-
-def count_latches(design: GeneratedDesign, work_dir=None) -> int:
-    """Latches Yosys infers (`proc`) in the design; must be 0."""
-    with tempfile.TemporaryDirectory(prefix="eie_latch_") as tmp:
-        work = Path(work_dir or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "eie_sram_bb.v").write_text(SRAM_BLACKBOX_VERILOG)
-        # YoWASP's Yosys sees only its working directory: work on a copy of the design.
-        shutil.copyfile(design.design_file, work / design.design_file.name)
-        cells = " ".join(f"t:{c}" for c in LATCH_CELLS)
-        script = (f"read_verilog -lib eie_sram_bb.v\n"
-                  f"read_verilog {design.design_file.name}\n"
-                  f"hierarchy -check -top {design.top}\n"
-                  f"proc\n"
-                  f"tee -o latches.txt select -count {cells}\n")
-        log = run_yosys(script, cwd=work, log_name="latch_check.log")
-        text = (work / "latches.txt").read_text() if (work / "latches.txt").exists() else log
-        match = re.search(r"(\d+) objects", text)
-        if match is None:
-            raise EIEError("could not read the latch count from yosys")
-        return int(match.group(1))

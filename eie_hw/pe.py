@@ -1,6 +1,6 @@
 """One processing element: activation FIFO -> pointer read -> Spmat read -> MAC <-> act R/W."""
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -8,19 +8,16 @@ from .act_fifo import ActivationFIFO
 from .act_rw import ActRW
 from .arith import ArithmeticUnit
 from .config import EIEConfig
+from .interfaces import (HostBusSignature, LayerControlSignature, PEStatusSignature,
+                         ScanRequestSignature, ScanResultSignature)
 from .layouts import broadcast_layout
+from .memory_map import (BIAS_FILE, CODEBOOK_FILE, PTR_EVEN_FILE, PTR_ODD_FILE, SPMAT_FILE,
+                         pe_read_bits, pe_select_bits)
+from .pe_host import PEHostPort
 from .ptr_read import PointerRead
 from .spmat_read import SpmatRead
-from .sram import SRAMPortSignature
 
-COUNTER_BITS = 32
-
-# Image files (compress/images.py, relative to images/) that the Verilog SRAMs load.
-CODEBOOK_FILE = "codebook.hex"   # every PE loads the same codebook
-
-
-def pe_image_dir(index: int) -> str:
-    return f"pe{index:03d}"
+PE_MODULE = "eie_pe"   # the PE's Verilog module name, one module for every PE
 
 
 class PEImages:
@@ -42,118 +39,95 @@ class PEImages:
                          for c in images.codebook.reshape(-1)]
 
 
-def pe_signature(config: EIEConfig) -> dict:
-    cfg = config
-    return {
-        "bcast": In(stream.Signature(broadcast_layout(cfg))),
-        # Layer constants, held by the CCU for the whole layer.
-        "layer": In(range(cfg.max_layers)),
-        "ptr_base": In(range(cfg.ptr_entries)),
-        "dst_bank": In(1),
-        "clear_dst": In(1),
-        "running": In(1),
-        "clear_counters": In(1),
-        # Source activation reads (CCU scan, host output reads).
-        "scan_addr": In(range(cfg.act_entries)),
-        "scan_en": In(1),
-        "scan_bank": In(1),
-        "scan_bias_base": In(range(cfg.bias_entries)),
-        "scan_use_bias": In(1),
-        "scan_shift": In(range(cfg.acc_bits)),
-        "scan_relu": In(1),
-        "scan_valid": Out(1),
-        "scan_value": Out(signed(cfg.act_bits)),
-        "idle": Out(1),
-        "busy_cycles": Out(COUNTER_BITS),
-        "starved_cycles": Out(COUNTER_BITS),
-        "spmat_reads": Out(COUNTER_BITS),
-        "macs": Out(COUNTER_BITS),
-        # Host (I/O mode).
-        "io_mode": In(1),
-        "host_spmat": In(SRAMPortSignature(cfg.sram_width, cfg.spmat_words)),
-        "host_ptr_even": In(SRAMPortSignature(cfg.ptr_word_bits, cfg.ptr_bank_entries)),
-        "host_ptr_odd": In(SRAMPortSignature(cfg.ptr_word_bits, cfg.ptr_bank_entries)),
-        "host_codebook": In(SRAMPortSignature(cfg.weight_bits,
-                                              cfg.max_layers * cfg.codebook_size)),
-        "host_bias": In(SRAMPortSignature(cfg.acc_bits, cfg.bias_entries)),
-        "host_act_waddr": In(range(cfg.act_entries)),
-        "host_act_wdata": In(signed(cfg.act_bits)),
-        "host_act_we": In(1),
-        "host_clear": In(1),
-    }
+def pe_signature(config: EIEConfig) -> wiring.Signature:
+    """The PE's ports, seen from the PE. The same signature describes the real PE
+    (Amaranth) and its Verilog instance (eie_hw/eie.py), so both connect alike."""
+    return wiring.Signature({
+        "bcast": In(stream.Signature(broadcast_layout(config))),
+        "control": In(LayerControlSignature(config)),
+        "scan": In(ScanRequestSignature(config)),
+        "scan_result": Out(ScanResultSignature(config)),
+        "status": Out(PEStatusSignature()),
+        "host": In(HostBusSignature(config)),
+        # This PE's number on the host port: a constant input, the same module for all.
+        "pe_index": In(pe_select_bits(config)),
+        "host_rdata": Out(pe_read_bits(config)),
+    })
 
 
 class ProcessingElement(wiring.Component):
+    """One PE. `index` only picks its backdoor images (`init`) in the Amaranth
+    simulation; the hardware is the same for every PE. In Verilog every per-PE image
+    file is named relative to the PE's folder (`per_pe`), which the SRAM model derives
+    from the instance name."""
+
     def __init__(self, config: EIEConfig, init: PEImages | None = None, index: int = 0):
         self.config = config
         self.init = init or PEImages()
-        self.index = index  # names this PE's image files (pe{index:03d}/*.hex)
+        self.index = index
         super().__init__(pe_signature(config))
 
     def elaborate(self, platform):
         cfg, init = self.config, self.init
         m = Module()
         m.submodules.fifo = fifo = ActivationFIFO(cfg)
-        d = pe_image_dir(self.index)
         m.submodules.ptr = ptr = PointerRead(cfg, even_init=init.ptr_even,
-                                             odd_init=init.ptr_odd,
-                                             even_file=f"{d}/ptr_even.hex",
-                                             odd_file=f"{d}/ptr_odd.hex")
-        m.submodules.spmat = spmat = SpmatRead(cfg, init=init.spmat,
-                                               init_file=f"{d}/spmat.hex")
+                                             odd_init=init.ptr_odd, even_file=PTR_EVEN_FILE,
+                                             odd_file=PTR_ODD_FILE, per_pe_files=True)
+        m.submodules.spmat = spmat = SpmatRead(cfg, init=init.spmat, init_file=SPMAT_FILE,
+                                               per_pe_files=True)
         m.submodules.arith = arith = ArithmeticUnit(cfg, codebook_init=init.codebook,
                                                     codebook_file=CODEBOOK_FILE)
-        m.submodules.act = act = ActRW(cfg, bias_init=init.bias, bias_file=f"{d}/bias.hex")
+        m.submodules.act = act = ActRW(cfg, bias_init=init.bias, bias_file=BIAS_FILE,
+                                       per_pe_files=True)
 
         wiring.connect(m, wiring.flipped(self.bcast), fifo.w)
         wiring.connect(m, fifo.r, ptr.inp)
         wiring.connect(m, ptr.out, spmat.inp)
         wiring.connect(m, spmat.out, arith.inp)
+        wiring.connect(m, arith.dst, act.dst)
+        wiring.connect(m, wiring.flipped(self.scan), act.scan)
+        wiring.connect(m, act.scan_result, wiring.flipped(self.scan_result))
+
+        control = self.control
         m.d.comb += [
-            ptr.ptr_base.eq(self.ptr_base),
-            arith.layer.eq(self.layer),
-            act.dst_bank.eq(self.dst_bank),
-            act.clear_dst.eq(self.clear_dst),
-            act.dst_raddr.eq(arith.dst_raddr),
-            act.dst_ren.eq(arith.dst_ren),
-            arith.dst_rdata.eq(act.dst_rdata),
-            act.dst_waddr.eq(arith.dst_waddr),
-            act.dst_wdata.eq(arith.dst_wdata),
-            act.dst_we.eq(arith.dst_we),
+            ptr.ptr_base.eq(control.ptr_base),
+            arith.layer.eq(control.layer),
+            act.dst_bank.eq(control.dst_bank),
+            act.clear_dst.eq(control.clear_dst),
         ]
-        for name in ("addr", "en", "bank", "bias_base", "use_bias", "shift", "relu"):
-            m.d.comb += getattr(act, f"scan_{name}").eq(getattr(self, f"scan_{name}"))
-        m.d.comb += [self.scan_valid.eq(act.scan_valid), self.scan_value.eq(act.scan_value)]
 
         # I/O mode: the host reaches every memory through its unit.
         for unit in (ptr, spmat, arith, act):
-            m.d.comb += unit.io_mode.eq(self.io_mode)
-        wiring.connect(m, wiring.flipped(self.host_spmat), spmat.host)
-        wiring.connect(m, wiring.flipped(self.host_ptr_even), ptr.host_even)
-        wiring.connect(m, wiring.flipped(self.host_ptr_odd), ptr.host_odd)
-        wiring.connect(m, wiring.flipped(self.host_codebook), arith.host_codebook)
-        wiring.connect(m, wiring.flipped(self.host_bias), act.host_bias)
-        m.d.comb += [
-            act.host_act_waddr.eq(self.host_act_waddr),
-            act.host_act_wdata.eq(self.host_act_wdata),
-            act.host_act_we.eq(self.host_act_we),
-            act.host_clear.eq(self.host_clear),
-        ]
+            m.d.comb += unit.io_mode.eq(control.io_mode)
+        m.submodules.host = host = PEHostPort(cfg)
+        wiring.connect(m, wiring.flipped(self.host), host.bus)
+        m.d.comb += [host.pe_index.eq(self.pe_index), host.io_mode.eq(control.io_mode),
+                     self.host_rdata.eq(host.rdata)]
+        for name in self.status.signature.members:
+            m.d.comb += getattr(host.counters, name).eq(getattr(self.status, name))
+        wiring.connect(m, host.mem.spmat, spmat.host)
+        wiring.connect(m, host.mem.ptr_even, ptr.host_even)
+        wiring.connect(m, host.mem.ptr_odd, ptr.host_odd)
+        wiring.connect(m, host.mem.codebook, arith.host_codebook)
+        wiring.connect(m, host.mem.act, act.host)
 
-        m.d.comb += self.idle.eq(~fifo.r.valid & ~ptr.busy & ~spmat.busy & ~arith.busy)
-        m.d.comb += [self.spmat_reads.eq(spmat.reads), self.macs.eq(arith.macs),
-                     spmat.clear_reads.eq(self.clear_counters),
-                     arith.clear_counters.eq(self.clear_counters)]
+        status = self.status
+        m.d.comb += status.idle.eq(~fifo.r.valid & ~ptr.busy & ~spmat.busy & ~arith.busy)
+        m.d.comb += [status.spmat_reads.eq(spmat.reads), status.macs.eq(arith.macs),
+                     spmat.clear_reads.eq(control.clear_counters),
+                     arith.clear_counters.eq(control.clear_counters)]
         self._counters(m, spmat, fifo)
         return m
 
     def _counters(self, m, spmat, fifo):
         # Busy: an entry enters the arithmetic unit. Starved: the layer runs, yet the FIFO
         # is empty and nothing is on its way to the arithmetic unit.
-        with m.If(self.clear_counters):
-            m.d.sync += [self.busy_cycles.eq(0), self.starved_cycles.eq(0)]
-        with m.Elif(self.running):
+        status, control = self.status, self.control
+        with m.If(control.clear_counters):
+            m.d.sync += [status.busy_cycles.eq(0), status.starved_cycles.eq(0)]
+        with m.Elif(control.running):
             with m.If(spmat.out.valid):
-                m.d.sync += self.busy_cycles.eq(self.busy_cycles + 1)
+                m.d.sync += status.busy_cycles.eq(status.busy_cycles + 1)
             with m.Elif(~fifo.r.valid):
-                m.d.sync += self.starved_cycles.eq(self.starved_cycles + 1)
+                m.d.sync += status.starved_cycles.eq(status.starved_cycles + 1)

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from .config import EIEConfig
 from .layouts import broadcast_layout, range_layout
 from .lnzd import LNZD
-from .sram import SRAM, SRAMPortSignature
+from .sram import SRAM, SRAMPortSignature, share_with_host
 
 
 class PointerRead(wiring.Component):
@@ -44,8 +44,9 @@ class PointerRead(wiring.Component):
     LATENCY = 2
 
     def __init__(self, config: EIEConfig, even_init=(), odd_init=(), even_file: str = "",
-                 odd_file: str = ""):
+                 odd_file: str = "", per_pe_files: bool = False):
         self.config = config
+        self.per_pe_files = per_pe_files
         self.even_file, self.odd_file = even_file, odd_file  # image files (Verilog)
         self.even_init = [int(v) for v in even_init]
         self.odd_init = [int(v) for v in odd_init]
@@ -66,9 +67,11 @@ class PointerRead(wiring.Component):
         m = Module()
         depth = cfg.ptr_bank_entries
         m.submodules.even = even = SRAM(width=cfg.ptr_word_bits, depth=depth,
-                                        init=self.even_init, init_file=self.even_file)
+                                        init=self.even_init, init_file=self.even_file,
+                                        per_pe=self.per_pe_files)
         m.submodules.odd = odd = SRAM(width=cfg.ptr_word_bits, depth=depth,
-                                      init=self.odd_init, init_file=self.odd_file)
+                                      init=self.odd_init, init_file=self.odd_file,
+                                      per_pe=self.per_pe_files)
         values_layout = data.ArrayLayout(signed(cfg.act_bits), w)
 
         s1_valid = Signal()
@@ -116,16 +119,7 @@ class PointerRead(wiring.Component):
 
         for bank, host, r_addr in ((even, self.host_even, half + addr[0]),
                                    (odd, self.host_odd, half)):
-            m.d.comb += [
-                bank.port.w_addr.eq(host.w_addr),
-                bank.port.w_data.eq(host.w_data),
-                bank.port.w_en.eq(host.w_en & self.io_mode),
-                host.r_data.eq(bank.port.r_data),
-            ]
-            with m.If(self.io_mode):
-                m.d.comb += [bank.port.r_addr.eq(host.r_addr), bank.port.r_en.eq(host.r_en)]
-            with m.Else():
-                m.d.comb += [bank.port.r_addr.eq(r_addr), bank.port.r_en.eq(pop)]
+            share_with_host(m, bank.port, host, self.io_mode, read_addr=r_addr, read_en=pop)
 
         with m.If(s1_moves):
             m.d.sync += [

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import EIEConfig
 from .layouts import entry_layout, range_layout
-from .sram import SRAM, SRAMPortSignature
+from .sram import SRAM, SRAMPortSignature, share_with_host
 
 
 class SpmatRead(wiring.Component):
@@ -38,9 +38,11 @@ class SpmatRead(wiring.Component):
 
     LATENCY = 2
 
-    def __init__(self, config: EIEConfig, init=(), init_file: str = ""):
+    def __init__(self, config: EIEConfig, init=(), init_file: str = "",
+                 per_pe_files: bool = False):
         self.config = config
         self.init_file = init_file  # image file of the Verilog SRAM
+        self.per_pe_files = per_pe_files
         self.init = [int(w) for w in init]
         super().__init__({
             "inp": In(stream.Signature(range_layout(config))),
@@ -56,7 +58,8 @@ class SpmatRead(wiring.Component):
         cfg = self.config
         m = Module()
         m.submodules.sram = sram = SRAM(width=cfg.sram_width, depth=cfg.spmat_words,
-                                        init=self.init, init_file=self.init_file)
+                                        init=self.init, init_file=self.init_file,
+                                        per_pe=self.per_pe_files)
 
         # The walker: the range whose entries are being issued.
         active = Signal()
@@ -93,17 +96,8 @@ class SpmatRead(wiring.Component):
         with m.Elif(need_read):
             m.d.sync += [held_word.eq(word), held_valid.eq(1)]
 
-        m.d.comb += [
-            sram.port.w_addr.eq(self.host.w_addr),
-            sram.port.w_data.eq(self.host.w_data),
-            sram.port.w_en.eq(self.host.w_en & self.io_mode),
-            self.host.r_data.eq(sram.port.r_data),
-        ]
-        with m.If(self.io_mode):
-            m.d.comb += [sram.port.r_addr.eq(self.host.r_addr),
-                         sram.port.r_en.eq(self.host.r_en)]
-        with m.Else():
-            m.d.comb += [sram.port.r_addr.eq(word), sram.port.r_en.eq(need_read)]
+        share_with_host(m, sram.port, self.host, self.io_mode, read_addr=word,
+                        read_en=need_read)
 
         with m.If(self.clear_reads):
             m.d.sync += self.reads.eq(0)

@@ -7,12 +7,16 @@ Two ways to elaborate the same ports:
   `init` (the backdoor load).
 * For Verilog hand-off (`eie_hw.generate`): an instance of the black-box module
   `eie_sram` (`SRAM_MODULE`) with parameters WIDTH, DEPTH, ADDR_WIDTH and INIT_FILE, the
-  image file (relative to a model's `images/` directory) that the behavioural model
-  `eie_sram.v` loads with `$readmemh` when the simulation is given `+EIE_IMAGES=<dir>`.
+  image file (relative to a model's `images/` directory, or to the PE's own folder in
+  it when INIT_PER_PE is 1) that the behavioural model `eie_sram.v` loads with
+  `$readmemh` when the simulation is given `+EIE_IMAGES=<dir>`. The PE's folder is not
+  a parameter: the model derives it from the PE's instance name, so that every PE of
+  the design is the same module (eie_hw/generate.py).
   An ASIC flow swaps that module for SRAM macros (docs/hardware_flow.md). The platform
   object asks for this with a true `sram_blackbox` attribute.
 
-Keeping every memory behind this class is what makes that swap a one-place change.
+Keeping every memory behind this class is what makes that swap a one-place change;
+`share_with_host` is the one place where a memory is handed between compute and host.
 """
 
 from amaranth.hdl import ClockSignal, Instance, Module
@@ -60,23 +64,27 @@ class SRAM(wiring.Component):
     starts empty).
     """
 
-    def __init__(self, *, width: int, depth: int, init=(), init_file: str = ""):
+    def __init__(self, *, width: int, depth: int, init=(), init_file: str = "",
+                 per_pe: bool = False):
         self.width, self.depth = width, depth
         self.init = list(init)
         self.init_file = str(init_file)
+        self.per_pe = bool(per_pe)   # init_file lies in the PE's own image folder
         if len(self.init) > depth:
             raise ValueError(f"SRAM init has {len(self.init)} words for depth {depth}")
         super().__init__({"port": In(SRAMPortSignature(width, depth))})
 
     def elaborate(self, platform):
-        m = Module()
         if wants_sram_blackbox(platform):
-            m.submodules.macro = Instance(
+            # The instance itself, not a module around it: every memory of a unit is
+            # then an `eie_sram` directly inside that unit's module.
+            return Instance(
                 SRAM_MODULE,
                 p_WIDTH=self.width,
                 p_DEPTH=self.depth,
                 p_ADDR_WIDTH=sram_addr_width(self.depth),
                 p_INIT_FILE=self.init_file,
+                p_INIT_PER_PE=int(self.per_pe),
                 i_clk=ClockSignal(),
                 i_r_addr=self.port.r_addr,
                 i_r_en=self.port.r_en,
@@ -85,7 +93,7 @@ class SRAM(wiring.Component):
                 i_w_en=self.port.w_en,
                 i_w_data=self.port.w_data,
             )
-            return m
+        m = Module()
         m.submodules.mem = mem = Memory(shape=self.width, depth=self.depth, init=self.init)
         wp = mem.write_port()
         rp = mem.read_port(transparent_for=(wp,))
@@ -96,3 +104,20 @@ class SRAM(wiring.Component):
             self.port.r_data.eq(rp.data),
         ]
         return m
+
+
+def share_with_host(m, port, host, io_mode, *, read_addr, read_en, host_reads=None):
+    """Hand SRAM `port` to the host in I/O mode and to the compute side otherwise.
+
+    Host writes (`host`, an `SRAMPortSignature` interface seen from the host) take effect
+    only in I/O mode; compute never writes the memories shared this way. Reads come from
+    the host while `host_reads` (default: all of I/O mode), else from `read_addr` /
+    `read_en`. `r_data` goes to both sides: it holds the last word read, whoever read it.
+    """
+    host_reads = io_mode if host_reads is None else host_reads
+    m.d.comb += [port.w_addr.eq(host.w_addr), port.w_data.eq(host.w_data),
+                 port.w_en.eq(host.w_en & io_mode), host.r_data.eq(port.r_data)]
+    with m.If(host_reads):
+        m.d.comb += [port.r_addr.eq(host.r_addr), port.r_en.eq(host.r_en)]
+    with m.Else():
+        m.d.comb += [port.r_addr.eq(read_addr), port.r_en.eq(read_en)]

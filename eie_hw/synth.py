@@ -4,10 +4,9 @@
 synthesizes it with every SRAM as a black box, and writes `report.json` and `report.txt`
 into `out_dir`. What it does (docs/hardware_flow.md explains the choices):
 
-* The PEs are identical logic (they differ only in their SRAMs' image-file names), so
-  the design is synthesized in three parts: PE 0 (`<top>.pe0`, its units flattened into
-  it), the CCU (`<top>.ccu`) and the top-level glue (the host port; PEs and CCU black
-  boxes). Total = glue + CCU + n_pes x PE. This keeps per-PE figures and lets the
+* Every PE is an instance of the one module `eie_pe`, so the design is synthesized in
+  three parts: the PE (`eie_pe`, its units flattened into it), the CCU (`<top>.ccu`)
+  and the top-level glue (the host port; PEs and CCU black boxes). Total = glue + CCU + n_pes x PE. This keeps per-PE figures and lets the
   64-PE paper configuration synthesize in minutes.
 * With a liberty file: `dfflibmap`, `abc -D <clock>`, area in the liberty's unit (um2
   for Nangate45), register (sequential) and combinational area apart. Without: generic
@@ -35,8 +34,10 @@ from pathlib import Path
 
 from .config import EIEConfig
 from .errors import EIEError
-from .generate import (GeneratedDesign, count_latches, generate, run_yosys, sdc_text,
+from .checks import count_latches, run_yosys
+from .generate import (GeneratedDesign, ccu_srams, generate, pe_srams, sdc_text,
                        sram_bits_per_pe)
+from .pe import PE_MODULE as PE_VERILOG_MODULE
 from .sram import SRAM_MODULE
 from .tools import STA_MISSING, sta_bin, yosys_command
 
@@ -52,7 +53,7 @@ PAPER = {
     "clock_mhz": 800,
 }
 
-PE_MODULE = "eie_pe"     # names the synthesized PE and CCU get in netlists and reports
+PE_MODULE = PE_VERILOG_MODULE   # names the PE and CCU get in netlists and reports
 CCU_MODULE = "eie_ccu"
 
 # Generic (pre-liberty) Yosys flip-flop cells: one bit each.
@@ -203,7 +204,8 @@ def sram_liberty(shapes: list[tuple[int, int]], addr_width, info: LibertyInfo,
 
 _SRAM_INSTANCE = re.compile(
     r"\b" + SRAM_MODULE + r"\s*#\(\s*\.ADDR_WIDTH\(32'd(\d+)\),\s*\.DEPTH\(32'd(\d+)\),"
-    r"\s*\.INIT_FILE\((?:\"[^\"]*\")?\),\s*\.WIDTH\(32'd(\d+)\)\s*\)")
+    r"\s*\.INIT_FILE\((?:\"[^\"]*\")?\),\s*\.INIT_PER_PE\(32'd\d+\),"
+    r"\s*\.WIDTH\(32'd(\d+)\)\s*\)")
 
 
 def shape_design(text: str, expected: int) -> tuple[str, list[tuple[int, int]]]:
@@ -266,8 +268,7 @@ def _part_script(part: str, design: GeneratedDesign, lib: str | None, clock_ns: 
     top = design.top
     lines = ["read_verilog -lib srams_bb.v", "read_verilog design_bb.v"]
     if part == "pe":
-        lines += [f"hierarchy -check -top {design.pe_module(0)}",
-                  f"rename {design.pe_module(0)} {PE_MODULE}"]
+        lines += [f"hierarchy -check -top {design.pe_module}"]
         name = PE_MODULE
     elif part == "ccu":
         lines += [f"hierarchy -check -top {design.ccu_module}",
@@ -275,7 +276,7 @@ def _part_script(part: str, design: GeneratedDesign, lib: str | None, clock_ns: 
         name = CCU_MODULE
     else:  # the top-level glue: PEs and CCU as black boxes
         lines += [f"hierarchy -check -top {top}",
-                  f"blackbox {top}.pe* {top}.ccu*"]
+                  f"blackbox {design.pe_module} {top}.ccu*"]
         name = top
     lines += [f"synth -top {name} {SYNTH_OPTIONS}",
               f"tee -q -o {part}_generic.json stat -json"]
@@ -496,7 +497,9 @@ def synthesize(config: EIEConfig, out_dir, *, liberty=None, clock_ns: float = 1.
             # ideal and never buffers their fanout (ORFS does the same).
             (work / "abc.constr").write_text(
                 f"set_driving_cell {info.buffer}\nset_load {4 * info.buffer_input_cap:.6g}\n")
-    text, shapes = shape_design(design.design_file.read_text(), len(design.srams))
+    # The PE module holds its memories once, whatever the number of PEs.
+    in_text = len(pe_srams(design.config)) + len(ccu_srams(design.config))
+    text, shapes = shape_design(design.design_file.read_text(), in_text)
     (work / "design_bb.v").write_text(text)
     (work / "srams_bb.v").write_text(sram_stubs(shapes, sram_addr_width))
 

@@ -37,11 +37,12 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
 
 from compress.images import read_images
 from eie_hw.config import EIEConfig
-from eie_hw.eie import host_command_layout
+from eie_hw.memory_map import host_command_layout
 
 from .amaranth_backend import HardwareRun, run_samples
 from .host import Write
@@ -57,13 +58,15 @@ class TB:
         self.config = config
         self.log = dut._log
         self.clock_ps = clock_ps
-        self.clock = Clock(dut.clk, clock_ps, unit="ps")
+        # The clock toggles in the simulator's C++ side ("gpi"), so Python runs only when
+        # the bench awaits something: a layer runs without Python acting every cycle.
+        self.clock = Clock(dut.clk, clock_ps, unit="ps", impl="gpi")
         self.clock.start()
         dut.cmd__valid.value = 0
         dut.cmd__payload.value = 0
         dut.rsp__ready.value = 0
         dut.rst.value = 0
-        self.host = CocotbHost(dut, config)
+        self.host = CocotbHost(dut, config, clock_ps)
 
     async def reset(self):
         """Synchronous reset for two cycles; returns on a falling edge (host phase)."""
@@ -86,13 +89,16 @@ class CocotbHost:
     Each method starts and ends on a falling clock edge; see the module docstring.
     """
 
-    def __init__(self, dut, config: EIEConfig):
+    def __init__(self, dut, config: EIEConfig, clock_ps: int = 1250):
         self.dut = dut
         self.config = config
+        self.clock_ps = clock_ps
+        # Time spent waiting for layers to finish (the compute phase), for the figures.
+        self.compute_seconds = 0.0
+        self.compute_cycles = 0
         layout = host_command_layout(config)
         # StructLayout: fields packed LSB first, in declaration order.
         self._fields = {name: (field.offset, field.width) for name, field in layout}
-        self.cycles = 0     # host-side cycle count (for the cycles/s figure)
 
     def _pack(self, write: int, target: int, addr: int, data: int, pe: int) -> int:
         word = 0
@@ -104,7 +110,6 @@ class CocotbHost:
 
     async def _tick(self):
         await FallingEdge(self.dut.clk)
-        self.cycles += 1
 
     async def _command(self, write: int, target: int, addr: int, data: int, pe: int):
         dut = self.dut
@@ -124,22 +129,31 @@ class CocotbHost:
         dut = self.dut
         await self._command(0, target, addr, 0, pe)
         dut.rsp__ready.value = 1
-        while True:                      # ctx.tick().sample(rsp.payload).until(rsp.valid)
-            valid = int(dut.rsp__valid.value)
-            value = int(dut.rsp__payload.value)
-            await self._tick()
-            if valid:
-                break
+        # Amaranth: ctx.tick().sample(rsp.payload).until(rsp.valid), i.e. sample at the
+        # first falling edge where `valid` is high. Asleep until `valid` rises, then that
+        # cycle's falling edge: the same edge, without waking on every cycle.
+        if not int(dut.rsp__valid.value):
+            await RisingEdge(dut.rsp__valid)
+            await FallingEdge(dut.clk)
+        value = int(dut.rsp__payload.value)
+        await self._tick()
         dut.rsp__ready.value = 0
         return value
 
     async def wait_idle(self, limit: int):
+        """Like polling `busy` on every falling edge (the Amaranth harness), but asleep
+        while the layer runs: wake when `busy` falls, then go to that cycle's falling
+        edge, the first one at which polling would have seen it low."""
         dut = self.dut
-        for _ in range(limit):
+        start, start_ps = time.perf_counter(), get_sim_time("ps")
+        await self._tick()
+        if int(dut.busy.value):
+            timeout = Timer(limit * self.clock_ps, unit="ps")
+            if await First(FallingEdge(dut.busy), timeout) is timeout:
+                raise TimeoutError(f"the accelerator did not finish within {limit} cycles")
             await self._tick()
-            if not int(dut.busy.value):
-                return
-        raise TimeoutError(f"the accelerator did not finish within {limit} cycles")
+        self.compute_seconds += time.perf_counter() - start
+        self.compute_cycles += round((get_sim_time("ps") - start_ps) / self.clock_ps)
 
 
 def run_to_json(run: HardwareRun) -> dict:
@@ -169,12 +183,15 @@ async def run_job(dut):
 
     tb = TB(dut, config, int(job.get("clock_ps", 1250)))
     await tb.reset()
-    start = time.perf_counter()
+    start, start_ps = time.perf_counter(), get_sim_time("ps")
     run = await run_samples(tb.host, images, np.atleast_2d(x_int),
                             bool(job["load_via_host"]), int(job["cycle_limit"]))
     seconds = time.perf_counter() - start
+    cycles = round((get_sim_time("ps") - start_ps) / tb.clock_ps)
     result = run_to_json(run)
-    result_meta = {"host_cycles": tb.host.cycles, "run_seconds": seconds,
-                   "sim_time_ps": tb.host.cycles * tb.clock_ps}
+    result_meta = {"host_cycles": cycles, "run_seconds": seconds,
+                   "sim_time_ps": cycles * tb.clock_ps,
+                   "compute_cycles": tb.host.compute_cycles,
+                   "compute_seconds": tb.host.compute_seconds}
     Path(job["result"]).write_text(json.dumps({"run": result, "meta": result_meta}))
-    tb.log.info("EIE job done: %d cycles in %.2f s", tb.host.cycles, seconds)
+    tb.log.info("EIE job done: %d cycles in %.2f s", cycles, seconds)

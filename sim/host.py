@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from compress.images import MemoryImages
-from eie_hw.eie import Control, Target
+from eie_hw.memory_map import (CMD_CLEAR_INPUTS, CMD_START, CMD_STEP, STATUS_BUSY,  # noqa: F401
+                               STATUS_DONE, STATUS_PAUSED, Control, Target)
 from eie_hw.pe import PEImages
-
-STATUS_BUSY, STATUS_DONE, STATUS_PAUSED = 1, 2, 4
-CMD_START, CMD_CLEAR_INPUTS, CMD_STEP = 1, 2, 4
 
 
 @dataclass(frozen=True)

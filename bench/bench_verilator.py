@@ -1,10 +1,11 @@
-"""The issue's scale run: a 64-PE design on Verilator, one Alex-7-sized layer, end to end.
+"""The scale run: a 64-PE (or `--pes 256`) design on Verilator, one Alex-7-sized layer.
 
     python bench/bench_verilator.py [--rows 4096 --cols 4096 --density 0.09
-                                     --act-density 0.35 --seed 0 --build-root DIR]
+                                     --act-density 0.35 --pes 64 --seed 0 --build-root DIR
+                                     --host-load --json FILE]
 
 Design: 64 PEs, FIFO depth 8, 64-bit Spmat words, act_entries 64 (4096 activations per
-layer) -- the default `EIEConfig`. Layer: 4096 x 4096 codes, 9 % non-zero, random codes
+layer) -- the default `EIEConfig`; with `--pes 256`, 16 activations per PE. Layer: 4096 x 4096 codes, 9 % non-zero, random codes
 1..15 and a random float codebook (weight fraction from `choose_weight_frac`), a bias and
 ReLU; input: 35 % non-zero activations (negative ones included).
 
@@ -13,7 +14,8 @@ Verilator build (cached per configuration: a second run reports 0 s and says so)
 simulation process (Verilator start, `$readmemh` backdoor load of every SRAM, input
 writes, the layer, read-out of all 4096 outputs and the counters over the host port).
 "Simulated cycles" are all clock cycles the test bench ran (host traffic included);
-"accelerator cycles" the layer's own counter (TOTAL_CYCLES).
+"accelerator cycles" the layer's own counter (TOTAL_CYCLES); "compute" the cycles and
+seconds of the layer running with no host traffic (the bench asleep until `busy` falls).
 """
 
 from __future__ import annotations

@@ -44,9 +44,11 @@ class ActRW(wiring.Component):
     `scan.en`.
 
     Host side (I/O mode): `host.we` writes an activation into bank 0, sign-extended,
-    and sets its touched bit (it takes bank 0's write port; the PE is idle). `host.bias` writes the bias memory and reads it; a host bias
-    read takes the bias read port from the scan side (the host issues one read at a time,
-    so they never meet). `host.clear` clears the touched bits of both banks.
+    and sets its touched bit (it takes bank 0's write port; the PE is idle). `host.bias`
+    writes the bias memory and reads it; a host bias read takes the bias read port from
+    the scan side (the host issues one command per cycle, so they never meet, and takes
+    each word the cycle after its read). `host.clear` clears the touched bits of both
+    banks.
     """
 
     SCAN_LATENCY = SCAN_LATENCY

@@ -23,7 +23,7 @@ module `eie_pe` (`pe.PE_MODULE`), generated once (eie_hw/generate.py).
 
 from amaranth.hdl import (ClockDomain, ClockSignal, DomainRenamer, Instance, Module, Mux,
                           ResetSignal, Signal, signed)
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ccu import CCU
@@ -36,6 +36,21 @@ from .sram import wants_sram_blackbox
 
 __all__ = ["EIE", "Control", "Target", "host_command_layout", "host_data_bits",
            "READ_LATENCY", "layer_table_init", "pe_verilog_instance"]
+
+
+# Reads in flight plus answers waiting for the host: enough for one read a cycle.
+RESPONSE_QUEUE = READ_LATENCY + 2
+# Activations are answered by the output stage in the pipeline's last stage, everything
+# else in its first; the pipeline needs both to exist and to differ.
+assert READ_LATENCY == SCAN_LATENCY >= 2
+
+
+def READ_STAGE_LAYOUT(config: EIEConfig) -> data.StructLayout:   # noqa: N802
+    """A read on its way through the host port's read pipeline."""
+    layout = host_command_layout(config)
+    return data.StructLayout({"valid": 1, "target": layout["target"].shape,
+                              "pe": layout["pe"].shape, "addr": layout["addr"].shape,
+                              "data": host_data_bits(config)})
 
 
 # The clock domain of everything inside: the `sync` clock, with the reset input
@@ -128,26 +143,28 @@ class EIE(wiring.Component):
         cfg = self.config
         io = ccu.control.io_mode
 
-        # The command register. A staged read blocks the next command until answered.
+        # The command register. Reads are pipelined: one may be issued every cycle, and
+        # each answers READ_LATENCY cycles later through a small response queue; a
+        # command is taken only while the queue has room for every read in flight.
         cmd = Signal(host_command_layout(cfg))
         staged = Signal()
-        waiting = Signal(range(READ_LATENCY + 1))
-        pending = Signal()
-        m.d.comb += self.cmd.ready.eq(~pending & ~self.rsp.valid & ~(staged & ~cmd.write))
+        responses = fifo.SyncFIFOBuffered(width=host_data_bits(cfg), depth=RESPONSE_QUEUE)
+        m.submodules.responses = DomainRenamer(CORE)(responses)
+        in_flight = Signal(range(RESPONSE_QUEUE + 1))
+        room = (in_flight + responses.level) < RESPONSE_QUEUE
+        m.d.comb += self.cmd.ready.eq(room)
         m.d.core += staged.eq(self.cmd.valid & self.cmd.ready)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.core += cmd.eq(self.cmd.payload)
         write = staged & cmd.write
         read = staged & ~cmd.write
-
-        r_target = Signal(TARGET_BITS)
-        r_pe = Signal.like(cmd.pe)
-        r_addr = Signal.like(cmd.addr)
-        with m.If(read):
-            m.d.core += [pending.eq(1), waiting.eq(READ_LATENCY), r_target.eq(cmd.target),
-                         r_pe.eq(cmd.pe), r_addr.eq(cmd.addr)]
-        with m.Elif(pending & (waiting != 0)):
-            m.d.core += waiting.eq(waiting - 1)
+        arrives = Signal()      # a read leaves the pipeline into the queue this cycle
+        # Reads counted from the cycle they are taken until they enter the queue.
+        taken_read = self.cmd.valid & self.cmd.ready & ~self.cmd.payload.write
+        with m.If(taken_read & ~arrives):
+            m.d.core += in_flight.eq(in_flight + 1)
+        with m.Elif(~taken_read & arrives):
+            m.d.core += in_flight.eq(in_flight - 1)
 
         def selected(target):
             return cmd.target == target
@@ -181,44 +198,55 @@ class EIE(wiring.Component):
             host_scan.use_bias.eq(ccu.out_use_bias), host_scan.shift.eq(ccu.out_shift),
             host_scan.relu.eq(ccu.out_relu),
         ]
-        captured = Signal(host_data_bits(cfg))
+        self._read_pipeline(m, cmd, read, pes, ccu, responses, arrives)
+        wiring.connect(m, wiring.flipped(self.rsp), responses.r_stream)
+        return host_scan
+
+    def _read_pipeline(self, m, cmd, read, pes, ccu, responses, arrives):
+        """Stage k holds the read issued k cycles ago. Memory words and counters are
+        taken in stage 1 (the cycle after the read: SRAM outputs hold the word only until
+        the next read), activations in stage SCAN_LATENCY (the output stage's answer)."""
+        cfg = self.config
+        stages = [Signal(READ_STAGE_LAYOUT(cfg), name=f"read{k}")
+                  for k in range(1, READ_LATENCY + 1)]
+        m.d.core += [stages[0].valid.eq(read), stages[0].target.eq(cmd.target),
+                     stages[0].pe.eq(cmd.pe), stages[0].addr.eq(cmd.addr)]
+        m.d.core += stages[1].data.eq(self._word_mux(m, stages[0], pes, ccu))
+        for k in range(1, READ_LATENCY):
+            m.d.core += [stages[k].valid.eq(stages[k - 1].valid),
+                         stages[k].target.eq(stages[k - 1].target),
+                         stages[k].pe.eq(stages[k - 1].pe), stages[k].addr.eq(stages[k - 1].addr)]
+            if k >= 2:
+                m.d.core += stages[k].data.eq(stages[k - 1].data)
+        last = stages[-1]
         pe_scan = Signal(signed(cfg.act_bits))
-        with m.Switch(r_pe):
+        with m.Switch(last.pe):
             for p, pe in enumerate(pes):
                 with m.Case(p):
                     m.d.comb += pe_scan.eq(pe.scan_result.value)
-        # Capture the scan result the cycle it appears: the pipeline moves on after it.
-        with m.If(pending & (waiting == READ_LATENCY - SCAN_LATENCY + 1)
-                  & (r_target == Target.ACT)):
-            m.d.core += captured.eq(pe_scan)
-        m.d.comb += self.rsp.payload.eq(self._read_mux(m, r_target, r_pe, r_addr, pes, ccu,
-                                                       captured))
-        with m.If(pending & (waiting == 0)):
-            m.d.core += [self.rsp.valid.eq(1), pending.eq(0)]
-            m.d.core += captured.eq(self.rsp.payload)
-        with m.If(self.rsp.valid & self.rsp.ready):
-            m.d.core += self.rsp.valid.eq(0)
-        return host_scan
+        m.d.comb += [
+            arrives.eq(last.valid),
+            responses.w_en.eq(last.valid),
+            responses.w_data.eq(Mux(last.target == Target.ACT, pe_scan.as_unsigned(),
+                                    last.data)),
+        ]
 
-    def _read_mux(self, m, r_target, r_pe, r_addr, pes, ccu, captured):
-        """Data for the pending read: SRAM outputs hold their word until the next read."""
+    def _word_mux(self, m, stage, pes, ccu):
+        """The answer to the read in `stage` 1, except for activations."""
         value = Signal(host_data_bits(self.config))
         pe_word = Signal(len(pes[0].host_rdata))
-        with m.Switch(r_pe):
+        with m.Switch(stage.pe):
             for p, pe in enumerate(pes):
                 with m.Case(p):
                     m.d.comb += pe_word.eq(pe.host_rdata)
-        with m.If(self.rsp.valid | (r_target == Target.ACT)):
-            m.d.comb += value.eq(captured)
-        with m.Else():
-            with m.Switch(r_target):
-                with m.Case(Target.SPMAT, Target.PTR_EVEN, Target.PTR_ODD, Target.BIAS,
-                            Target.CODEBOOK):
-                    m.d.comb += value.eq(pe_word)
-                with m.Case(Target.LAYERS):
-                    m.d.comb += value.eq(ccu.host_layers.r_data)
-                with m.Case(Target.CONTROL):
-                    self._control_mux(m, value, r_addr, ccu, pe_word)
+        with m.Switch(stage.target):
+            with m.Case(Target.SPMAT, Target.PTR_EVEN, Target.PTR_ODD, Target.BIAS,
+                        Target.CODEBOOK):
+                m.d.comb += value.eq(pe_word)
+            with m.Case(Target.LAYERS):
+                m.d.comb += value.eq(ccu.host_layers.r_data)
+            with m.Case(Target.CONTROL):
+                self._control_mux(m, value, stage.addr, ccu, pe_word)
         return value
 
     def _control_mux(self, m, value, r_addr, ccu, pe_word):

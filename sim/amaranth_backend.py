@@ -79,6 +79,28 @@ class AmaranthHost:
         self.ctx.set(self.dut.rsp.ready, 0)
         return int(value)
 
+    async def read_many(self, requests) -> list[int]:
+        """Reads `(target, addr, pe)` back to back, one command a cycle while the port
+        takes them, collecting the answers as they come (in order)."""
+        ctx, dut = self.ctx, self.dut
+        values, issued = [], 0
+        ctx.set(dut.rsp.ready, 1)
+        while len(values) < len(requests):
+            if issued < len(requests):
+                target, addr, pe = requests[issued]
+                self._command(0, target, addr, 0, pe)
+            else:
+                ctx.set(dut.cmd.valid, 0)
+            *_, ready, valid, payload = await ctx.tick().sample(
+                dut.cmd.ready, dut.rsp.valid, dut.rsp.payload)
+            if issued < len(requests) and ready:
+                issued += 1
+            if valid:
+                values.append(int(payload))
+        ctx.set(dut.cmd.valid, 0)
+        ctx.set(dut.rsp.ready, 0)
+        return values
+
     async def wait_idle(self, limit: int):
         for _ in range(limit):
             await self.ctx.tick()
@@ -105,8 +127,10 @@ async def run_samples(host, images: MemoryImages, x_int: np.ndarray, load_via_ho
             # The final layer's outputs in the original order (a load-balanced layer is
             # stored permuted); earlier layers' in the stored order the next one reads.
             order = layer.row_order if layer.last else None
-            values = [to_signed(await host.read(Target.ACT, row, pe), cfg.act_bits)
-                      for pe, row in output_addresses(layer.rows, cfg.n_pes, order)]
+            words = await host.read_many(
+                [(Target.ACT, row, pe)
+                 for pe, row in output_addresses(layer.rows, cfg.n_pes, order)])
+            values = [to_signed(word, cfg.act_bits) for word in words]
             outputs.append(np.array(values, dtype=np.int64))
             if index + 1 < len(images.layers):
                 await host.write(Write(Target.CONTROL, Control.STATUS, CMD_START))
@@ -116,14 +140,20 @@ async def run_samples(host, images: MemoryImages, x_int: np.ndarray, load_via_ho
 
 
 async def _read_counters(host, run: HardwareRun, cfg: EIEConfig, n_layers: int):
-    run.total_cycles.append(await host.read(Target.CONTROL, Control.TOTAL_CYCLES))
-    run.stall_cycles.append(await host.read(Target.CONTROL, Control.STALL_CYCLES))
-    run.layer_cycles.append([await host.read(Target.CONTROL, Control.LAYER_CYCLES + i)
-                             for i in range(n_layers)])
-    for attr, address in (("pe_busy", Control.PE_BUSY), ("pe_starved", Control.PE_STARVED),
-                          ("spmat_reads", Control.PE_SPMAT_READS), ("macs", Control.PE_MACS)):
-        getattr(run, attr).append([await host.read(Target.CONTROL, address, p)
-                                   for p in range(cfg.n_pes)])
+    control = [Control.TOTAL_CYCLES, Control.STALL_CYCLES] + [
+        Control.LAYER_CYCLES + i for i in range(n_layers)]
+    per_pe = (("pe_busy", Control.PE_BUSY), ("pe_starved", Control.PE_STARVED),
+              ("spmat_reads", Control.PE_SPMAT_READS), ("macs", Control.PE_MACS))
+    words = await host.read_many(
+        [(Target.CONTROL, address, 0) for address in control]
+        + [(Target.CONTROL, address, p) for _, address in per_pe for p in range(cfg.n_pes)])
+    run.total_cycles.append(words[0])
+    run.stall_cycles.append(words[1])
+    run.layer_cycles.append(words[2:2 + n_layers])
+    at = 2 + n_layers
+    for attr, _ in per_pe:
+        getattr(run, attr).append(words[at:at + cfg.n_pes])
+        at += cfg.n_pes
 
 
 def run_amaranth(images: MemoryImages, x_int: np.ndarray, config: EIEConfig | None = None,

@@ -147,6 +147,31 @@ class CocotbHost:
         dut.rsp__ready.value = 0
         return value
 
+    async def read_many(self, requests) -> list[int]:
+        """Reads `(target, addr, pe)` back to back (see `AmaranthHost.read_many`): a
+        command each falling edge while the port takes them, answers as they come."""
+        dut = self.dut
+        values, issued = [], 0
+        dut.rsp__ready.value = 1
+        while len(values) < len(requests):
+            if issued < len(requests):
+                target, addr, pe = requests[issued]
+                dut.cmd__payload.value = self._pack(0, target, addr, 0, pe)
+                dut.cmd__valid.value = 1
+            else:
+                dut.cmd__valid.value = 0
+            ready = int(dut.cmd__ready.value)
+            valid = int(dut.rsp__valid.value)
+            payload = int(dut.rsp__payload.value) if valid else 0
+            await self._tick()
+            if issued < len(requests) and ready:
+                issued += 1
+            if valid:
+                values.append(payload)
+        dut.cmd__valid.value = 0
+        dut.rsp__ready.value = 0
+        return values
+
     async def wait_idle(self, limit: int):
         """Like polling `busy` on every falling edge (the Amaranth harness), but asleep
         while the layer runs: wake when `busy` falls, then go to that cycle's falling

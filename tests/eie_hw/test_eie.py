@@ -210,3 +210,39 @@ def test_randomized_configs_and_layers(seed, n_pes, fifo_depth, sram_width, n_la
     dims = [int(d) for d in rng.integers(1, 2 * n_pes + 24, n_layers + 1)]
     layers = random_network(rng, dims, density, config)
     check_against_golden(layers, config, inputs(rng, 1, dims[0], float(rng.random())))
+
+
+def test_back_to_back_reads_of_every_target_answer_in_order():
+    """The host port's read pipeline: one read a cycle over a random mix of memories,
+    counters, the layer table and activations, each answer the word it asked for."""
+    from eie_hw.pe import PEImages
+    rng = np.random.default_rng(21)
+    config = small_config(n_pes=3, fifo_depth=2, sram_width=32)
+    images = pack_layers(random_network(rng, [9, 12, 5], 0.4, config), config)
+    dut = EIE(config, images=images)
+    acts = {(j % 3, j // 3): int(rng.integers(1, 500)) for j in range(9)}
+    expected = []
+    for p in range(3):
+        words = PEImages(images, p)
+        for target, contents in ((Target.SPMAT, words.spmat), (Target.PTR_EVEN, words.ptr_even),
+                                 (Target.PTR_ODD, words.ptr_odd), (Target.BIAS, words.bias),
+                                 (Target.CODEBOOK, words.codebook)):
+            expected += [((target, a, p), w) for a, w in enumerate(contents[:6])]
+    expected += [((Target.LAYERS, i, 0), d.word(config)) for i, d in enumerate(images.layers)]
+    expected += [((Target.ACT, row, p), v) for (p, row), v in acts.items()]
+    expected += [((Target.CONTROL, Control.PE_MACS, p), 0) for p in range(3)]
+    order = rng.permutation(len(expected))
+    requests = [expected[i][0] for i in order]
+    result = {}
+
+    async def testbench(ctx):
+        host = AmaranthHost(ctx, dut)
+        for (p, row), v in acts.items():
+            await host.write(Write(Target.ACT, row, v, p))
+        result["words"] = await host.read_many(requests)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert result["words"] == [expected[i][1] for i in order]

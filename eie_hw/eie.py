@@ -38,8 +38,9 @@ __all__ = ["EIE", "Control", "Target", "host_command_layout", "host_data_bits",
            "READ_LATENCY", "layer_table_init", "pe_verilog_instance"]
 
 
-# Reads in flight plus answers waiting for the host: enough for one read a cycle.
-RESPONSE_QUEUE = READ_LATENCY + 2
+# Reads in flight (from the cycle a read is taken until its answer enters the queue:
+# READ_LATENCY + 1 cycles) plus one answer waiting: one read a cycle keeps the port busy.
+RESPONSE_QUEUE = READ_LATENCY + 3
 # Activations are answered by the output stage in the pipeline's last stage, everything
 # else in its first; the pipeline needs both to exist and to differ.
 assert READ_LATENCY == SCAN_LATENCY >= 2
@@ -148,7 +149,7 @@ class EIE(wiring.Component):
         # command is taken only while the queue has room for every read in flight.
         cmd = Signal(host_command_layout(cfg))
         staged = Signal()
-        responses = fifo.SyncFIFOBuffered(width=host_data_bits(cfg), depth=RESPONSE_QUEUE)
+        responses = fifo.SyncFIFO(width=host_data_bits(cfg), depth=RESPONSE_QUEUE)
         m.submodules.responses = DomainRenamer(CORE)(responses)
         in_flight = Signal(range(RESPONSE_QUEUE + 1))
         room = (in_flight + responses.level) < RESPONSE_QUEUE

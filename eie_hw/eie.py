@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from .ccu import CCU
 from .config import EIEConfig
 from .interfaces import HostBusSignature, ScanRequestSignature
-from .memory_map import (PE_COUNTERS, READ_LATENCY, SCAN_LATENCY, TARGET_BITS, Control,
+from .memory_map import (PE_COUNTERS, READ_LATENCY, SCAN_LATENCY, Control,
                          Target, host_command_layout, host_data_bits, pe_instance_name)
 from .pe import PE_MODULE, PEImages, ProcessingElement, pe_signature
 from .sram import wants_sram_blackbox

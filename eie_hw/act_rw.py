@@ -53,11 +53,9 @@ class ActRW(wiring.Component):
 
     SCAN_LATENCY = SCAN_LATENCY
 
-    def __init__(self, config: EIEConfig, bias_init=(), bias_file: str = "",
-                 per_pe_files: bool = False):
+    def __init__(self, config: EIEConfig, bias_init=(), bias_file: str = ""):
         self.config = config
         self.bias_file = bias_file  # image file of the Verilog SRAM
-        self.per_pe_files = per_pe_files
         mask = (1 << config.acc_bits) - 1
         # Images hold two's complement values; negative Python ints are accepted too.
         self.bias_init = [int(b) & mask for b in bias_init]
@@ -78,8 +76,7 @@ class ActRW(wiring.Component):
         banks = [SRAM(width=cfg.acc_bits, depth=cfg.act_entries) for _ in range(2)]
         m.submodules.bank0, m.submodules.bank1 = banks
         m.submodules.bias = bias = SRAM(width=cfg.acc_bits, depth=cfg.bias_entries,
-                                        init=self.bias_init, init_file=self.bias_file,
-                                        per_pe=self.per_pe_files)
+                                        init=self.bias_init, init_file=self.bias_file)
 
         host_act_we = self.host.we & self.io_mode
         dst_bank1 = Signal()     # bank of the arithmetic read, for the next cycle

@@ -29,7 +29,8 @@ from amaranth.lib.wiring import In, Out
 from .ccu import CCU
 from .config import EIEConfig
 from .interfaces import HostBusSignature, ScanRequestSignature
-from .memory_map import (PE_COUNTERS, READ_LATENCY, SCAN_LATENCY, Control,
+from .memory_map import (CMD_CLEAR_INPUTS, CMD_START, CMD_STEP, PE_COUNTERS, READ_LATENCY,
+                         SCAN_LATENCY, STATUS_BUSY, STATUS_DONE, STATUS_PAUSED, Control,
                          Target, host_command_layout, host_data_bits, pe_instance_name)
 from .pe import PE_MODULE, PEImages, ProcessingElement, pe_signature
 from .sram import wants_sram_blackbox
@@ -46,7 +47,7 @@ RESPONSE_QUEUE = READ_LATENCY + 3
 assert READ_LATENCY == SCAN_LATENCY >= 2
 
 
-def READ_STAGE_LAYOUT(config: EIEConfig) -> data.StructLayout:   # noqa: N802
+def read_stage_layout(config: EIEConfig) -> data.StructLayout:
     """A read on its way through the host port's read pipeline."""
     layout = host_command_layout(config)
     return data.StructLayout({"valid": 1, "target": layout["target"].shape,
@@ -111,7 +112,7 @@ class EIE(wiring.Component):
                 pe, instance = pe_verilog_instance(signature, p)
                 m.submodules[pe_instance_name(p)] = instance
             else:
-                pe = ProcessingElement(cfg, PEImages(self.images, p), index=p)
+                pe = ProcessingElement(cfg, PEImages(self.images, p))
                 m.submodules[pe_instance_name(p)] = in_core(pe)
             pes.append(pe)
         m.d.comb += [self.busy.eq(ccu.busy), self.done.eq(ccu.done)]
@@ -151,31 +152,28 @@ class EIE(wiring.Component):
         staged = Signal()
         responses = fifo.SyncFIFO(width=host_data_bits(cfg), depth=RESPONSE_QUEUE)
         m.submodules.responses = DomainRenamer(CORE)(responses)
-        in_flight = Signal(range(RESPONSE_QUEUE + 1))
-        room = (in_flight + responses.level) < RESPONSE_QUEUE
-        m.d.comb += self.cmd.ready.eq(room)
         m.d.core += staged.eq(self.cmd.valid & self.cmd.ready)
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.core += cmd.eq(self.cmd.payload)
         write = staged & cmd.write
         read = staged & ~cmd.write
-        arrives = Signal()      # a read leaves the pipeline into the queue this cycle
-        # Reads counted from the cycle they are taken until they enter the queue.
-        taken_read = self.cmd.valid & self.cmd.ready & ~self.cmd.payload.write
-        with m.If(taken_read & ~arrives):
-            m.d.core += in_flight.eq(in_flight + 1)
-        with m.Elif(~taken_read & arrives):
-            m.d.core += in_flight.eq(in_flight - 1)
+        stages = self._read_pipeline(m, cmd, read, pes, ccu, responses)
+        # Reads in flight: the one in the command register and those in the pipeline.
+        in_flight = read + sum(stage.valid for stage in stages)
+        m.d.comb += self.cmd.ready.eq((in_flight + responses.level) < RESPONSE_QUEUE)
 
         def selected(target):
             return cmd.target == target
+
+        def command(bit):   # a bit of the control command word
+            return (cmd.data & bit).any()
 
         control_write = write & selected(Target.CONTROL) & (cmd.addr == Control.STATUS)
         # One bus to every PE; each PE decodes its own part (eie_hw/pe_host.py).
         bus = HostBusSignature(cfg).create(path=("host_bus",))
         m.d.comb += [bus.write.eq(write), bus.read.eq(read), bus.target.eq(cmd.target),
                      bus.pe.eq(cmd.pe), bus.addr.eq(cmd.addr), bus.data.eq(cmd.data),
-                     bus.clear_inputs.eq(control_write & cmd.data[1])]
+                     bus.clear_inputs.eq(control_write & command(CMD_CLEAR_INPUTS))]
         wiring.connect(m, bus, *(pe.host for pe in pes))
 
         # Layer table and per-layer cycle counters live in the CCU.
@@ -187,8 +185,8 @@ class EIE(wiring.Component):
             ccu.host_layer_cycles.r_addr.eq(cmd.addr - Control.LAYER_CYCLES),
             ccu.host_layer_cycles.r_en.eq(read & selected(Target.CONTROL)
                                           & (cmd.addr >= Control.LAYER_CYCLES)),
-            ccu.start.eq(control_write & io & cmd.data[0]),
-            ccu.step.eq(cmd.data[2]),
+            ccu.start.eq(control_write & io & command(CMD_START)),
+            ccu.step.eq(command(CMD_STEP)),
         ]
 
         # Activation reads go through the output-stage path of the scan port.
@@ -199,26 +197,23 @@ class EIE(wiring.Component):
             host_scan.use_bias.eq(ccu.out_use_bias), host_scan.shift.eq(ccu.out_shift),
             host_scan.relu.eq(ccu.out_relu),
         ]
-        self._read_pipeline(m, cmd, read, pes, ccu, responses, arrives)
         wiring.connect(m, wiring.flipped(self.rsp), responses.r_stream)
         return host_scan
 
-    def _read_pipeline(self, m, cmd, read, pes, ccu, responses, arrives):
-        """Stage k holds the read issued k cycles ago. Memory words and counters are
-        taken in stage 1 (the cycle after the read: SRAM outputs hold the word only until
-        the next read), activations in stage SCAN_LATENCY (the output stage's answer)."""
+    def _read_pipeline(self, m, cmd, read, pes, ccu, responses):
+        """Stage k holds the read issued k cycles ago; returns the stages. Memory words
+        and counters are taken in stage 1 (the cycle after the read: SRAM outputs hold the
+        word only until the next read), activations in stage SCAN_LATENCY (the output
+        stage's answer), when the read enters the response queue."""
         cfg = self.config
-        stages = [Signal(READ_STAGE_LAYOUT(cfg), name=f"read{k}")
+        stages = [Signal(read_stage_layout(cfg), name=f"read{k}")
                   for k in range(1, READ_LATENCY + 1)]
         m.d.core += [stages[0].valid.eq(read), stages[0].target.eq(cmd.target),
                      stages[0].pe.eq(cmd.pe), stages[0].addr.eq(cmd.addr)]
+        for earlier, later in zip(stages, stages[1:]):
+            m.d.core += later.eq(earlier)
+        # (After the copies: this assignment is the one that counts for stage 2's data.)
         m.d.core += stages[1].data.eq(self._word_mux(m, stages[0], pes, ccu))
-        for k in range(1, READ_LATENCY):
-            m.d.core += [stages[k].valid.eq(stages[k - 1].valid),
-                         stages[k].target.eq(stages[k - 1].target),
-                         stages[k].pe.eq(stages[k - 1].pe), stages[k].addr.eq(stages[k - 1].addr)]
-            if k >= 2:
-                m.d.core += stages[k].data.eq(stages[k - 1].data)
         last = stages[-1]
         pe_scan = Signal(signed(cfg.act_bits))
         with m.Switch(last.pe):
@@ -226,11 +221,11 @@ class EIE(wiring.Component):
                 with m.Case(p):
                     m.d.comb += pe_scan.eq(pe.scan_result.value)
         m.d.comb += [
-            arrives.eq(last.valid),
             responses.w_en.eq(last.valid),
             responses.w_data.eq(Mux(last.target == Target.ACT, pe_scan.as_unsigned(),
                                     last.data)),
         ]
+        return stages
 
     def _word_mux(self, m, stage, pes, ccu):
         """The answer to the read in `stage` 1, except for activations."""
@@ -253,7 +248,8 @@ class EIE(wiring.Component):
     def _control_mux(self, m, value, r_addr, ccu, pe_word):
         with m.Switch(r_addr):
             with m.Case(Control.STATUS):
-                m.d.comb += value.eq(ccu.busy | (ccu.done << 1) | (ccu.paused << 2))
+                m.d.comb += value.eq(Mux(ccu.busy, STATUS_BUSY, 0) | Mux(ccu.done, STATUS_DONE, 0)
+                                     | Mux(ccu.paused, STATUS_PAUSED, 0))
             with m.Case(Control.TOTAL_CYCLES):
                 m.d.comb += value.eq(ccu.total_cycles)
             with m.Case(Control.STALL_CYCLES):

@@ -87,9 +87,8 @@ PE_COUNTERS = {Control.PE_BUSY: "busy_cycles", Control.PE_STARVED: "starved_cycl
 # An activation read goes through the PE's output stage: request in cycle t, value in
 # cycle t + SCAN_LATENCY (bank + bias read, add, round/shift, saturate/ReLU).
 SCAN_LATENCY = 3
-# The host port registers each command before it fans out to the memories (one cycle),
-# then waits for the slowest read, the activation read through the output stage.
-COMMAND_STAGES = 1
+# A host read is answered READ_LATENCY cycles after it is issued (after the command
+# register): the slowest read, an activation through the output stage, sets it.
 READ_LATENCY = max(1, SCAN_LATENCY)
 
 

@@ -56,15 +56,14 @@ def pe_signature(config: EIEConfig) -> wiring.Signature:
 
 
 class ProcessingElement(wiring.Component):
-    """One PE. `index` only picks its backdoor images (`init`) in the Amaranth
-    simulation; the hardware is the same for every PE. In Verilog every per-PE image
-    file is named relative to the PE's folder (`per_pe`), which the SRAM model derives
-    from the instance name."""
+    """One PE. The hardware is the same for every PE: its number on the host port is the
+    `pe_index` input, and in Verilog its per-PE image files are named relative to the
+    PE's own folder, which the SRAM model derives from the instance name (eie_hw/sram.py).
+    `init` is its backdoor contents in the Amaranth simulation."""
 
-    def __init__(self, config: EIEConfig, init: PEImages | None = None, index: int = 0):
+    def __init__(self, config: EIEConfig, init: PEImages | None = None):
         self.config = config
         self.init = init or PEImages()
-        self.index = index
         super().__init__(pe_signature(config))
 
     def elaborate(self, platform):
@@ -73,13 +72,11 @@ class ProcessingElement(wiring.Component):
         m.submodules.fifo = fifo = ActivationFIFO(cfg)
         m.submodules.ptr = ptr = PointerRead(cfg, even_init=init.ptr_even,
                                              odd_init=init.ptr_odd, even_file=PTR_EVEN_FILE,
-                                             odd_file=PTR_ODD_FILE, per_pe_files=True)
-        m.submodules.spmat = spmat = SpmatRead(cfg, init=init.spmat, init_file=SPMAT_FILE,
-                                               per_pe_files=True)
+                                             odd_file=PTR_ODD_FILE)
+        m.submodules.spmat = spmat = SpmatRead(cfg, init=init.spmat, init_file=SPMAT_FILE)
         m.submodules.arith = arith = ArithmeticUnit(cfg, codebook_init=init.codebook,
                                                     codebook_file=CODEBOOK_FILE)
-        m.submodules.act = act = ActRW(cfg, bias_init=init.bias, bias_file=BIAS_FILE,
-                                       per_pe_files=True)
+        m.submodules.act = act = ActRW(cfg, bias_init=init.bias, bias_file=BIAS_FILE)
 
         wiring.connect(m, wiring.flipped(self.bcast), fifo.w)
         wiring.connect(m, fifo.r, ptr.inp)

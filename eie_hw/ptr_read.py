@@ -44,9 +44,8 @@ class PointerRead(wiring.Component):
     LATENCY = 2
 
     def __init__(self, config: EIEConfig, even_init=(), odd_init=(), even_file: str = "",
-                 odd_file: str = "", per_pe_files: bool = False):
+                 odd_file: str = ""):
         self.config = config
-        self.per_pe_files = per_pe_files
         self.even_file, self.odd_file = even_file, odd_file  # image files (Verilog)
         self.even_init = [int(v) for v in even_init]
         self.odd_init = [int(v) for v in odd_init]
@@ -67,11 +66,9 @@ class PointerRead(wiring.Component):
         m = Module()
         depth = cfg.ptr_bank_entries
         m.submodules.even = even = SRAM(width=cfg.ptr_word_bits, depth=depth,
-                                        init=self.even_init, init_file=self.even_file,
-                                        per_pe=self.per_pe_files)
+                                        init=self.even_init, init_file=self.even_file)
         m.submodules.odd = odd = SRAM(width=cfg.ptr_word_bits, depth=depth,
-                                      init=self.odd_init, init_file=self.odd_file,
-                                      per_pe=self.per_pe_files)
+                                      init=self.odd_init, init_file=self.odd_file)
         values_layout = data.ArrayLayout(signed(cfg.act_bits), w)
 
         s1_valid = Signal()

@@ -38,11 +38,9 @@ class SpmatRead(wiring.Component):
 
     LATENCY = 2
 
-    def __init__(self, config: EIEConfig, init=(), init_file: str = "",
-                 per_pe_files: bool = False):
+    def __init__(self, config: EIEConfig, init=(), init_file: str = ""):
         self.config = config
         self.init_file = init_file  # image file of the Verilog SRAM
-        self.per_pe_files = per_pe_files
         self.init = [int(w) for w in init]
         super().__init__({
             "inp": In(stream.Signature(range_layout(config))),
@@ -58,8 +56,7 @@ class SpmatRead(wiring.Component):
         cfg = self.config
         m = Module()
         m.submodules.sram = sram = SRAM(width=cfg.sram_width, depth=cfg.spmat_words,
-                                        init=self.init, init_file=self.init_file,
-                                        per_pe=self.per_pe_files)
+                                        init=self.init, init_file=self.init_file)
 
         # The walker: the range whose entries are being issued.
         active = Signal()

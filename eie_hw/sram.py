@@ -24,6 +24,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .memory_map import PE_FILES
+
 SRAM_MODULE = "eie_sram"
 
 
@@ -61,15 +63,16 @@ class SRAM(wiring.Component):
 
     `init` (list of ints) is used by the Amaranth `Memory`; `init_file` names the same
     contents as an image file for the Verilog black box (`""`: no image, the memory
-    starts empty).
+    starts empty). A per-PE file of the memory map (`memory_map.PE_FILES`) lies in the
+    folder of the PE the memory belongs to (`INIT_PER_PE`); any other name is relative
+    to the images folder.
     """
 
-    def __init__(self, *, width: int, depth: int, init=(), init_file: str = "",
-                 per_pe: bool = False):
+    def __init__(self, *, width: int, depth: int, init=(), init_file: str = ""):
         self.width, self.depth = width, depth
         self.init = list(init)
         self.init_file = str(init_file)
-        self.per_pe = bool(per_pe)   # init_file lies in the PE's own image folder
+        self.per_pe = self.init_file in PE_FILES
         if len(self.init) > depth:
             raise ValueError(f"SRAM init has {len(self.init)} words for depth {depth}")
         super().__init__({"port": In(SRAMPortSignature(width, depth))})

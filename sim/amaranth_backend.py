@@ -14,7 +14,8 @@ from amaranth.sim import Simulator
 
 from compress.images import MemoryImages
 from eie_hw.config import EIEConfig
-from eie_hw.eie import EIE, Control, Target
+from eie_hw.eie import EIE
+from eie_hw.memory_map import Control, Target
 
 from .host import (CMD_START, CMD_STEP, Write, input_commands, load_commands,
                    output_addresses, to_signed)
@@ -70,15 +71,6 @@ class AmaranthHost:
         await self.ctx.tick().until(self.dut.cmd.ready)
         self.ctx.set(self.dut.cmd.valid, 0)
 
-    async def read(self, target: int, addr: int, pe: int = 0) -> int:
-        self._command(0, target, addr, 0, pe)
-        await self.ctx.tick().until(self.dut.cmd.ready)
-        self.ctx.set(self.dut.cmd.valid, 0)
-        self.ctx.set(self.dut.rsp.ready, 1)
-        (value,) = await self.ctx.tick().sample(self.dut.rsp.payload).until(self.dut.rsp.valid)
-        self.ctx.set(self.dut.rsp.ready, 0)
-        return int(value)
-
     async def read_many(self, requests) -> list[int]:
         """Reads `(target, addr, pe)` back to back, one command a cycle while the port
         takes them, collecting the answers as they come (in order)."""
@@ -111,7 +103,7 @@ class AmaranthHost:
 
 async def run_samples(host, images: MemoryImages, x_int: np.ndarray, load_via_host: bool,
                       cycle_limit: int) -> HardwareRun:
-    """The whole protocol for a batch; `host` is any object with write/read/wait_idle."""
+    """The whole protocol for a batch; `host` is any object with write/read_many/wait_idle."""
     cfg = images.config
     run = HardwareRun()
     if load_via_host:

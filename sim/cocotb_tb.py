@@ -96,7 +96,6 @@ class CocotbHost:
         # Time spent waiting for layers to finish (the compute phase), for the figures.
         self.compute_seconds = 0.0
         self.compute_cycles = 0
-        self._read_latency_ps = None   # learnt on the first read (see `read`)
         layout = host_command_layout(config)
         # StructLayout: fields packed LSB first, in declaration order.
         self._fields = {name: (field.offset, field.width) for name, field in layout}
@@ -125,27 +124,6 @@ class CocotbHost:
 
     async def write(self, cmd: Write):
         await self._command(1, cmd.target, cmd.addr, cmd.data, cmd.pe)
-
-    async def read(self, target: int, addr: int, pe: int = 0) -> int:
-        dut = self.dut
-        await self._command(0, target, addr, 0, pe)
-        dut.rsp__ready.value = 1
-        # Amaranth: ctx.tick().sample(rsp.payload).until(rsp.valid), i.e. sample at the
-        # first falling edge where `valid` is high. A read's latency is fixed, so after
-        # the first one (polled, to learn it) the bench sleeps until a quarter period
-        # after that edge: the same values (no edge in between), one wake-up instead of
-        # two, and it falls back to waiting on `valid` if it is not high there.
-        start = get_sim_time("ps")
-        if self._read_latency_ps is not None:
-            await Timer(self._read_latency_ps + self.clock_ps // 4, unit="ps")
-        if not int(dut.rsp__valid.value):
-            await RisingEdge(dut.rsp__valid)
-            await FallingEdge(dut.clk)
-            self._read_latency_ps = get_sim_time("ps") - start
-        value = int(dut.rsp__payload.value)
-        await self._tick()
-        dut.rsp__ready.value = 0
-        return value
 
     async def read_many(self, requests) -> list[int]:
         """Reads `(target, addr, pe)` back to back (see `AmaranthHost.read_many`): a

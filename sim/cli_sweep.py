@@ -55,6 +55,7 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p)
+    p.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(args) -> int:

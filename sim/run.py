@@ -146,3 +146,39 @@ def _non_packing(config: EIEConfig | None) -> dict:
         return {}
     packing = set(EIEConfig.packing_fields())
     return {k: v for k, v in config.to_dict().items() if k not in packing}
+
+
+def _worst(value):
+    return max(value) if isinstance(value, list) else value
+
+
+def format_simulation(report: dict) -> str:
+    """The text summary `eie simulate` prints."""
+    lines = []
+    lines.append(f"backend: {report['backend']}")
+    for layer in report["layers"]:
+        line = (f"  {layer['name']}: {layer['rows']} x {layer['cols']}, weight fraction "
+                f"{layer['weight_frac']}, max entries per PE {_worst(layer['work_per_pe_max'])}")
+        if layer["cycles"] is not None:
+            line += f", cycles {_worst(layer['cycles'])}"
+        if "golden_match" in layer:
+            line += f", {'matches' if layer['golden_match'] else 'DIFFERS FROM'} golden"
+        lines.append(line)
+    if report["cycles"] is not None:
+        line = (f"cycles: {_worst(report['cycles'])} (worst sample), load-balance efficiency "
+                f"{report['load_balance_efficiency']}")
+        if "golden_match" in report:
+            line += f", bit-exact against golden: {report['golden_match']}"
+        lines.append(line)
+    if report.get("verilator", {}).get("waves"):
+        lines.append(f"waveform: {report['verilator']['waves']}")
+    q = report["quantization_error"]
+    lines.append(f"accumulator overflows: {report['accumulator_overflows']}")
+    lines.append(f"quantization error vs float reference: max {q['max_abs']:.4g}, rms "
+                 f"{q['rms']:.4g}, argmax agreement {100 * q['argmax_agreement']:.1f} %")
+    outputs = report["outputs"]
+    if report["batch"] is None:
+        lines.append(f"outputs (fixed point, {report['act_frac']} fraction bits): {outputs}")
+    else:
+        lines.append(f"outputs: {report['batch']} samples (see --json for values)")
+    return "\n".join(lines) + "\n"

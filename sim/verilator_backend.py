@@ -11,7 +11,7 @@ Flow (`run_verilator`):
    same host protocol and cycle timing as the Amaranth backend) and writes the
    `HardwareRun` as JSON, which is read back here.
 
-The build root defaults to `build/verilator` in the repository, or `$EIE_VERILATOR_BUILD`.
+The build root: sim/verilator_build.py (`$EIE_VERILATOR_BUILD`, else the user's cache).
 """
 
 from __future__ import annotations

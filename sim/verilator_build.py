@@ -8,7 +8,8 @@ configuration differing only in what the Verilog does not contain, e.g. the cloc
 period, shares the build). An index keyed by the configuration and the generator's
 sources finds a build without generating at all.
 
-The build root defaults to `build/verilator` in the repository, or `$EIE_VERILATOR_BUILD`.
+The build root is `$EIE_VERILATOR_BUILD`, else `verilator/` in the user's cache folder
+(`eie_hw.tools.cache_dir`: `$EIE_CACHE_DIR` or `~/.cache/eie`), never inside the package.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from pathlib import Path
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_ROOT_ENV = "EIE_VERILATOR_BUILD"
 WAVE_FORMATS = ("vcd", "fst")
 
@@ -54,7 +54,9 @@ BUILD_RECIPE = 6
 
 
 def default_build_root() -> Path:
-    return Path(os.environ.get(BUILD_ROOT_ENV) or REPO_ROOT / "build" / "verilator")
+    from eie_hw.tools import cache_dir
+    explicit = os.environ.get(BUILD_ROOT_ENV)
+    return Path(explicit) if explicit else cache_dir("verilator")
 
 
 def resolve_build_root(build_root) -> Path:
@@ -190,7 +192,8 @@ def _source_key(config: EIEConfig, fmt, build_args) -> str:
     h.update(f"recipe={BUILD_RECIPE};cxx={CXX_OPT};config={config.to_json()};waves={fmt};"
              f"args={list(build_args)};amaranth={amaranth.__version__};"
              f"verilator={_verilator_version()}\n".encode())
-    package = REPO_ROOT / "eie_hw"
+    import eie_hw
+    package = Path(eie_hw.__file__).resolve().parent
     for path in sorted(package.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
             h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())

@@ -10,8 +10,8 @@ activation density) with the performance model (`sim/perf_model.py`, cycle-exact
 the RTL), for both row-to-PE assignments (`interleave`, the paper's `i mod N`, and
 `balanced`, compress/balance.py), on the paper's design (one column per broadcast) and
 on one that broadcasts `--bcast-width` adjacent columns at once (`bcast_width`,
-docs/architecture.md). It uses `sim.sweep.run_sweep`, so results are cached in `-o` and
-a re-run is instant.
+docs/architecture.md). It uses `sim.sweep.run_sweep`, so every point is cached in the
+user cache folder (`$EIE_CACHE_DIR/sweep`, docs/sweeps.md) and a re-run is instant.
 
 Reported per layer: the paper's EIE actual and theoretical cycles (Table IV, us x 800),
 the broadcast count nnz(a) (one broadcast per cycle at most: a lower bound), and per
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from eie_hw.config import EIEConfig  # noqa: E402
 from eie_hw.errors import EIEError  # noqa: E402
-from sim.sweep import TABLE_III, run_sweep  # noqa: E402
+from sim.sweep import TABLE_III, SweepOptions, run_sweep  # noqa: E402
 
 PAPER_CONFIG = EIEConfig(n_pes=64, fifo_depth=8, sram_width=64)
 BEGIN, END = "<!-- paper-table:begin -->", "<!-- paper-table:end -->"
@@ -70,7 +70,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of layers and inputs (0)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (2)")
     p.add_argument("-o", "--output", default=str(ROOT / "build" / "paper-table"),
-                   help="sweep output and cache directory (build/paper-table)")
+                   help="sweep output directory (build/paper-table)")
     p.add_argument("--layers", default=",".join(TABLE_III), help="subset of Table III")
     p.add_argument("--bcast-width", type=int, default=8,
                    help="columns per broadcast of the wide design (8; 1 = paper design only)")
@@ -150,9 +150,9 @@ def main(argv=None) -> int:
     except EIEError as exc:
         raise SystemExit(f"--bcast-width: {exc}") from None
     widths = sorted({1, args.bcast_width})
-    result = run_sweep(specs, out / "model", base=PAPER_CONFIG, balance=MODES,
-                       sweep={"bcast_width": widths}, samples=args.samples, seed=args.seed,
-                       jobs=args.jobs, progress=True, plots=False)
+    result = run_sweep(specs, out / "model", SweepOptions(
+        base=PAPER_CONFIG, balance=MODES, sweep={"bcast_width": widths},
+        samples=args.samples, seed=args.seed, jobs=args.jobs, progress=True, plots=False))
     rows = {(r["layer"], r["balance"], r["bcast_width"]): r for r in result.rows}
     model_seconds = time.perf_counter() - t0
     print(f"performance model: {len(result.rows)} rows in {model_seconds:.1f} s "
@@ -166,9 +166,9 @@ def main(argv=None) -> int:
               f"{design.ptr_entries}, spmat_words {design.spmat_words})", flush=True)
         t1 = time.perf_counter()
         try:
-            vres = run_sweep(specs, out / "verilator", base=design, balance=MODES,
-                             sweep={"bcast_width": widths}, samples=1, seed=args.seed,
-                             jobs=1, backend="verilator", progress=True, plots=False)
+            vres = run_sweep(specs, out / "verilator", SweepOptions(
+                base=design, balance=MODES, sweep={"bcast_width": widths}, samples=1,
+                seed=args.seed, jobs=1, backend="verilator", progress=True, plots=False))
             verilator = {(r["layer"], r["balance"], r["bcast_width"]): r for r in vres.rows}
         except EIEError as exc:
             print(f"Verilator: not run: {exc}", file=sys.stderr)
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
             f"{' --verilator' if args.verilator else ''} --readme` "
             f"(64 PEs, FIFO 8, 64-bit Spmat words; means over {args.samples} random input "
             f"vectors; table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-            f"from the results cached in {_shown(out)}).\n\n"
+            f"sweep results in {_shown(out)}).\n\n"
             + table(rows, verilator, specs, args.samples, args.bcast_width))
     print(text)
     if args.readme:

@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from eie_hw.errors import EIEError
+from eie_hw.output import check_output_path, write_json
 from eie_hw.progress import say as _progress
 from .pipeline import parse_layer_value
 
@@ -111,10 +111,15 @@ def cmd_train(args) -> int:
     from .deep_compression import DeepCompressionOptions, deep_compress, save_quantized_npz
     from .train import MLP, accuracy, import_state_dict, train
 
+    check_output_path(args.output, folder=False, flag="-o")
     out = Path(args.output)
     stem = out.with_suffix("") if out.suffix == ".npz" else out
+    out = Path(f"{stem}.npz")
     quant_path = Path(args.quantized) if args.quantized else Path(f"{stem}.quantized.npz")
     report_path = Path(args.report) if args.report else Path(f"{stem}.json")
+    # All outputs checked before minutes of training.
+    for path, flag in ((out, "-o"), (quant_path, "--quantized"), (report_path, "--report")):
+        check_output_path(path, folder=False, flag=flag)
     hidden = _int_list(args.hidden, "--hidden", allow_empty=True)
     t0 = time.perf_counter()
     data = load_dataset(args.dataset)
@@ -170,7 +175,7 @@ def cmd_train(args) -> int:
                        "--deep-compression, or prune later with `eie compress --density`")
     report["seconds"] = round(time.perf_counter() - t0, 3)
     report["paths"]["report"] = str(report_path)
-    _write_json(report_path, report)
+    write_json(report_path, report)
     print(f"report written to {report_path}")
     return 0
 
@@ -197,6 +202,7 @@ def cmd_dsd(args) -> int:
     from .datasets import load_dataset
     from .dsd import DSDOptions, dsd_experiment
 
+    check_output_path(args.output, folder=False, flag="-o")
     seeds = _int_list(args.seeds, "--seeds")
     options = DSDOptions(hidden=tuple(_int_list(args.hidden, "--hidden", allow_empty=True)),
                          epochs=args.epochs, sparsity=args.sparsity,
@@ -205,7 +211,7 @@ def cmd_dsd(args) -> int:
     data = load_dataset(args.dataset)
     _progress(f"data set {data.summary()}; DSD over seeds {seeds}")
     report = dsd_experiment(data, seeds, options, progress=_progress)
-    _write_json(Path(args.output), report)
+    write_json(args.output, report)
     s = report["summary"]
 
     def fmt(key):
@@ -218,11 +224,3 @@ def cmd_dsd(args) -> int:
     print(f"  {report['verdict']}")
     print(f"report written to {args.output}")
     return 0
-
-
-def _write_json(path: Path, data: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=1) + "\n")
-    except OSError as exc:
-        raise EIEError(f"cannot write {path}: {exc.strerror}") from None

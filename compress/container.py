@@ -3,11 +3,15 @@
 It holds everything needed to rebuild the exact memory images (the per-PE entry
 streams, not just the code matrix, so that a later change of the encoder cannot silently
 change what a stored model packs to), and its size is the "real on-disk size" of the
-compression report. Byte-by-byte layout: docs/formats.md.
+compression report. Its header carries the model id, the first 16 bytes of the
+sha256 of the body: it names the content, so two compressions of the same input get the
+same id, and `manifest.json` records it to tie the folder's images to this file.
+Byte-by-byte layout: docs/formats.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass
@@ -23,8 +27,10 @@ from .encode import PEColumns, decode_layer, encode_layer, entry_fields
 from .huffman import HuffmanStream, encode_varint, huffman_decode, huffman_encode, read_varint
 from .model import CompressedLayer, CompressedModel
 
-CONTAINER_FORMAT_VERSION = 1
+CONTAINER_FORMAT_VERSION = 2
 MAGIC = b"EIEZ"
+MODEL_FILE = "model.eie"         # its name in a folder written by `eie compress -o DIR`
+_ID_BYTES = 16
 _CRC_BYTES = 4
 _STREAMS = ("v", "z", "counts")
 
@@ -33,6 +39,7 @@ _STREAMS = ("v", "z", "counts")
 class ContainerStats:
     total_bytes: int
     layers: list[dict]
+    model_id: str = ""
 
 
 class _Corrupt(Exception):
@@ -55,7 +62,8 @@ def write_container(path, model: CompressedModel, config: EIEConfig,
         layer_stats.append(stats)
     header = zlib.compress(_header_json(model, config, encoded), 9)
     body = encode_varint(len(header)) + header + b"".join(sections)
-    head = MAGIC + bytes([CONTAINER_FORMAT_VERSION]) + encode_varint(len(body))
+    ident = _model_id(body)
+    head = MAGIC + bytes([CONTAINER_FORMAT_VERSION]) + ident + encode_varint(len(body))
     data = head + body
     data += zlib.crc32(data).to_bytes(_CRC_BYTES, "little")
     path = Path(path)
@@ -64,7 +72,11 @@ def write_container(path, model: CompressedModel, config: EIEConfig,
         path.write_bytes(data)
     except OSError as exc:
         raise EIEError(f"cannot write {path}: {exc.strerror}") from None
-    return ContainerStats(total_bytes=len(data), layers=layer_stats)
+    return ContainerStats(total_bytes=len(data), layers=layer_stats, model_id=ident.hex())
+
+
+def _model_id(body: bytes) -> bytes:
+    return hashlib.sha256(body).digest()[:_ID_BYTES]
 
 
 def _check_encoded(layers: list[CompressedLayer], encoded, config: EIEConfig) -> None:
@@ -130,13 +142,23 @@ def read_container(path, config: EIEConfig | None = None
     """
     path = Path(path)
     data = _read_bytes(path)
-    body = _guarded(path, _checked_body, data)
+    model_id, body = _guarded(path, _checked_body, data)
+    # manifest.py reads model ids through this module, hence the late import.
+    from .manifest import check_sibling_manifest
+    check_sibling_manifest(path, model_id)
     header, offset = _guarded(path, _parse_header, body)
     packed = _guarded(path, lambda: EIEConfig.from_dict(header["config"]))
     if config is not None:
         packed.check_packing_compatible(config, what=str(path))
     layers, encoded = _guarded(path, _read_layers, body, offset, header, packed)
     return CompressedModel(layers=layers, source=header.get("source", "")), packed, encoded
+
+
+def read_model_id(path) -> str:
+    """The model id in `path`'s header (hex), after the framing and CRC checks."""
+    path = Path(path)
+    model_id, _ = _guarded(path, _checked_body, _read_bytes(path))
+    return model_id
 
 
 def _guarded(path: Path, parse, *args):
@@ -175,8 +197,9 @@ def _read_bytes(path: Path) -> bytes:
         raise EIEError(f"cannot read {path}: {exc.strerror}; re-run `eie compress`") from None
 
 
-def _checked_body(data: bytes) -> bytes:
-    """Magic, version, length and CRC checks, in the order that best names the problem."""
+def _checked_body(data: bytes) -> tuple[str, bytes]:
+    """(model id, body) after the magic, version, length, CRC and id checks, in the order
+    that best names the problem."""
     if data[:len(MAGIC)] != MAGIC:
         raise _Corrupt(f"it does not start with {MAGIC!r}; not a model.eie file")
     if len(data) <= len(MAGIC):
@@ -185,7 +208,10 @@ def _checked_body(data: bytes) -> bytes:
     if version != CONTAINER_FORMAT_VERSION:
         raise _Corrupt(f"format version {version}, this eie reads version "
                        f"{CONTAINER_FORMAT_VERSION}")
-    body_len, start = read_varint(data, len(MAGIC) + 1, "file header")
+    id_start = len(MAGIC) + 1
+    if len(data) < id_start + _ID_BYTES:
+        raise _Corrupt("truncated in the file header")
+    body_len, start = read_varint(data, id_start + _ID_BYTES, "file header")
     end = start + body_len
     if len(data) < end + _CRC_BYTES:
         raise _Corrupt(f"truncated: {len(data):,} bytes, the header announces "
@@ -194,7 +220,10 @@ def _checked_body(data: bytes) -> bytes:
         raise _Corrupt(f"{len(data) - end - _CRC_BYTES} unexpected bytes at the end")
     if zlib.crc32(data[:end]) != int.from_bytes(data[end:], "little"):
         raise _Corrupt("CRC32 mismatch: the file is corrupt")
-    return data[start:end]
+    ident, body = data[id_start:id_start + _ID_BYTES], data[start:end]
+    if _model_id(body) != ident:
+        raise _Corrupt("the model id in the header does not match the content")
+    return ident.hex(), body
 
 
 def _parse_header(body: bytes) -> tuple[dict, int]:

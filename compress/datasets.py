@@ -16,7 +16,6 @@ with a step of 1/256, and `quantize_inputs` rounds features to it (docs/training
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,31 +71,21 @@ def load_digits(seed: int = 0) -> Dataset:
 
 
 def load_npz_dataset(path) -> Dataset:
+    from .model_io import read_npz
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise EIEError(f"data set {path} does not exist: pass an .npz with x_train, y_train, "
                        f"x_test, y_test, or omit --dataset for the bundled digits")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not hasattr(data, "files"):
-            raise EIEError(f"data set {path} is a single .npy array; save an .npz with "
-                           f"numpy.savez(path, x_train=..., y_train=..., x_test=..., "
-                           f"y_test=...)")
-        with data:
-            missing = [key for key in _KEYS if key not in data.files]
-            if missing:
-                raise EIEError(f"data set {path} lacks {', '.join(missing)}: it must hold "
-                               f"x_train, y_train, x_test and y_test (found "
-                               f"{', '.join(data.files) or 'no arrays'})")
-            arrays = {key: data[key] for key in _KEYS}
-            n_classes = data["n_classes"] if "n_classes" in data.files else None
-    except EIEError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise EIEError(f"cannot read data set {path} as .npz ({exc}): the file is corrupt, "
-                       f"holds pickled objects, or was not made by numpy.savez") from None
-    return make_dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"],
-                        arrays["y_test"], n_classes=n_classes, name=str(path))
+    data = read_npz(path, "data set", "save it with numpy.savez(path, x_train=..., "
+                                      "y_train=..., x_test=..., y_test=...)")
+    missing = [key for key in _KEYS if key not in data]
+    if missing:
+        raise EIEError(f"data set {path} lacks {', '.join(missing)}: it must hold "
+                       f"x_train, y_train, x_test and y_test (found "
+                       f"{', '.join(data) or 'no arrays'})")
+    return make_dataset(data["x_train"], data["y_train"], data["x_test"], data["y_test"],
+                        n_classes=data.get("n_classes"), name=str(path))
 
 
 def make_dataset(x_train, y_train, x_test, y_test, n_classes=None, name="data set") -> Dataset:

@@ -17,7 +17,7 @@ reports. See docs/training.md.
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from eie_hw.errors import EIEError
+from eie_hw.output import write_json
 
 from .datasets import Dataset, load_dataset
 from .kmeans import share_weights
@@ -340,8 +341,10 @@ def train_and_compress(out_dir, seed: int = 0, progress=None, dataset=None,
         report = compression_report(quant_path, out_dir / "compressed", hw_config)
         summary["compression"] = report["total"]
         summary["paths"]["compressed"] = str(out_dir / "compressed")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "training.json").write_text(json.dumps(summary, indent=1) + "\n")
+    # In the file, paths are relative to it: the folder may be written in a staging
+    # place and renamed (eie_hw/output.py), or moved by the user.
+    relative = {key: os.path.relpath(value, out_dir) for key, value in summary["paths"].items()}
+    write_json(out_dir / "training.json", {**summary, "paths": relative})
     return summary
 
 

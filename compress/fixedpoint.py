@@ -32,11 +32,21 @@ def wrap(values: np.ndarray, bits: int) -> np.ndarray:
 
 def quantize_activations(x, config: EIEConfig) -> np.ndarray:
     """Float activations to the activation format: round to nearest, saturate."""
+    return quantize_activations_counted(x, config)[0]
+
+
+def quantize_activations_counted(x, config: EIEConfig) -> tuple[np.ndarray, np.ndarray]:
+    """`quantize_activations` and a mask of the values it clipped to the activation range.
+
+    Clipping is reported, not just done: an input beyond the range silently changes the
+    network's answer.
+    """
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise EIEError("input activations contain NaN or infinite values")
     scaled = np.rint(x * float(1 << config.act_frac))
-    return saturate(scaled, config.act_bits).astype(np.int64)
+    lo, hi = signed_range(config.act_bits)
+    return saturate(scaled, config.act_bits).astype(np.int64), (scaled < lo) | (scaled > hi)
 
 
 def dequantize(values, frac: int) -> np.ndarray:
@@ -48,17 +58,35 @@ def _fits(scaled: np.ndarray, bits: int) -> bool:
     return bool(np.all((scaled >= lo) & (scaled <= hi)))
 
 
-def choose_weight_frac(codebook: np.ndarray, config: EIEConfig) -> int:
-    """Largest s (0..acc_bits-1) for which every rounded codebook entry fits weight_bits."""
+def _bias_fits(bias, weight_frac: int, config: EIEConfig) -> bool:
+    if bias is None:
+        return True
+    frac = config.act_frac + weight_frac
+    return _fits(np.rint(np.asarray(bias, dtype=np.float64) * 2.0 ** frac), config.acc_bits)
+
+
+def choose_weight_frac(codebook: np.ndarray, config: EIEConfig, bias=None) -> int:
+    """Largest s (0..acc_bits-1) for which every rounded codebook entry fits weight_bits
+    and, when given, the bias fits the accumulator at act_frac + s fraction bits.
+
+    The bias shares s (spec section 2), so a codebook with small (or no) entries must not
+    push s so high that the bias no longer fits.
+    """
     codebook = np.asarray(codebook, dtype=np.float64)
     if not _fits(np.rint(codebook), config.weight_bits):
         raise EIEError(
             f"codebook entry {float(np.max(np.abs(codebook))):g} does not fit a "
             f"{config.weight_bits}-bit signed weight even with 0 fraction bits: "
             f"raise --weight-bits or scale the layer down")
+    if not _bias_fits(bias, 0, config):
+        raise EIEError(
+            f"bias {float(np.max(np.abs(bias))):g} does not fit the {config.acc_bits}-bit "
+            f"accumulator even with weight fraction 0 ({config.act_frac} fraction bits): "
+            f"raise --acc-bits or scale the layer down")
     s = 0
     while s < config.max_weight_frac and _fits(np.rint(codebook * 2.0 ** (s + 1)),
-                                                config.weight_bits):
+                                                config.weight_bits) \
+            and _bias_fits(bias, s + 1, config):
         s += 1
     return s
 
@@ -97,6 +125,16 @@ def check_weight_frac(weight_frac: int, config: EIEConfig, layer: str = "layer")
 
 def output_stage(acc: np.ndarray, weight_frac: int, relu: bool, config: EIEConfig) -> np.ndarray:
     """acc (already wrapped) -> activation: round, arithmetic shift, saturate, ReLU."""
+    return output_stage_counted(acc, weight_frac, relu, config)[0]
+
+
+def output_stage_counted(acc: np.ndarray, weight_frac: int, relu: bool,
+                         config: EIEConfig) -> tuple[np.ndarray, np.ndarray]:
+    """`output_stage` and a mask of the outputs that saturation changed.
+
+    With ReLU a clamp at the bottom of the range is not counted: ReLU zeroes the value
+    either way, so the output is exact.
+    """
     acc = np.asarray(acc, dtype=np.int64)
     if weight_frac > 0:
         # Exact sum (one bit wider than the accumulator), so that rounding a value near
@@ -104,7 +142,11 @@ def output_stage(acc: np.ndarray, weight_frac: int, relu: bool, config: EIEConfi
         shifted = (acc + (np.int64(1) << np.int64(weight_frac - 1))) >> np.int64(weight_frac)
     else:
         shifted = acc
+    lo, hi = signed_range(config.act_bits)
     y = saturate(shifted, config.act_bits)
+    saturated = shifted > hi
     if relu:
         y = np.maximum(y, 0)
-    return y.astype(np.int64)
+    else:
+        saturated |= shifted < lo
+    return y.astype(np.int64), saturated

@@ -15,14 +15,12 @@ Several layers share each PE's memories. Layer `l` owns, in every PE:
 - descriptor `l` of the layer table.
 
 The on-disk form (`$readmemh` hex files + manifest.json) is documented in
-docs/formats.md.
+docs/formats.md; the manifest and the integrity checks of a folder are compress/manifest.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,49 +28,17 @@ import numpy as np
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 from eie_hw.memory_map import (BIAS_FILE, CODEBOOK_FILE, LAYERS_FILE, PTR_EVEN_FILE,
-                               PTR_ODD_FILE, SPMAT_FILE, descriptor_bits, descriptor_fields,
-                               pe_image_dir)
+                               PTR_ODD_FILE, SPMAT_FILE, pe_image_dir)
 
 from .balance import check_row_order
 from .encode import PEColumns, encode_layer, local_rows
 from .fixedpoint import quantize_bias, quantize_codebook
+# LayerDescriptor, read_manifest and the format constants live in manifest.py; they are
+# imported here too because callers know them as compress.images names.
+from .manifest import (IMAGES_FORMAT, IMAGES_VERSION, LayerDescriptor,  # noqa: F401
+                       check_images_agree, descriptor_table_hex, manifest_config,
+                       manifest_layers, read_folder, read_manifest, write_manifest)
 from .model import CompressedLayer
-
-IMAGES_FORMAT = "eie-images"
-IMAGES_VERSION = 1
-
-
-@dataclass
-class LayerDescriptor:
-    name: str
-    rows: int
-    cols: int
-    weight_frac: int
-    relu: bool
-    ptr_base: int
-    bias_base: int
-    last: bool
-    spmat_base: list[int] = field(default_factory=list)   # per PE, in words
-    entries: list[int] = field(default_factory=list)      # per PE, fillers included
-    fillers: list[int] = field(default_factory=list)      # per PE
-    codebook_float: list[float] = field(default_factory=list)
-    bias_float: list[float] | None = None
-    # Row-to-PE assignment (compress/balance.py): row_order[q] = the original row stored
-    # at position q; None (and absent from the manifest) = interleaved, the identity.
-    row_order: list[int] | None = None
-
-    def word(self, config: EIEConfig) -> int:
-        value, shift = 0, 0
-        for name, width in descriptor_fields(config):
-            value |= int(getattr(self, name)) << shift
-            shift += width
-        return value
-
-    def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        if d.get("row_order") is None:
-            d.pop("row_order", None)
-        return d
 
 
 @dataclass
@@ -347,8 +313,7 @@ def image_files(images: MemoryImages) -> dict[str, bytes]:
     cfg = images.config
     files = {
         CODEBOOK_FILE: signed_to_hex(images.codebook.reshape(-1), cfg.weight_bits),
-        LAYERS_FILE: words_to_hex_big([d.word(cfg) for d in images.layers],
-                                      descriptor_bits(cfg)),
+        LAYERS_FILE: descriptor_table_hex(images.layers, cfg),
     }
     for pe in range(cfg.n_pes):
         d = pe_image_dir(pe)
@@ -360,65 +325,18 @@ def image_files(images: MemoryImages) -> dict[str, bytes]:
     return files
 
 
-def words_to_hex_big(words: list[int], bits: int) -> bytes:
-    """Python-int words of any width (the descriptor can be wider than 64 bits)."""
-    digits = _hex_digits(bits)
-    return "".join(f"{w:0{digits}x}\n" for w in words).encode()
+def write_images(images: MemoryImages, directory, model_id: str | None = None) -> Path:
+    """Write images/ and then manifest.json into `directory`; returns the manifest path.
 
-
-def write_images(images: MemoryImages, directory) -> Path:
-    """Write images/ and manifest.json into `directory`; returns the manifest path."""
+    With `model_id` (compress_file) the folder is a whole model: model.eie, config.json,
+    report.json and report.txt must already be there, and the manifest covers them too.
+    """
     directory = Path(directory)
-    files = image_files(images)
-    checksums = {}
-    for rel, data in files.items():
+    for rel, data in image_files(images).items():
         path = directory / "images" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        checksums[f"images/{rel}"] = hashlib.sha256(data).hexdigest()
-    manifest = {
-        "format": IMAGES_FORMAT,
-        "version": IMAGES_VERSION,
-        "config": images.config.to_dict(),
-        "descriptor_fields": descriptor_fields(images.config),
-        "layers": [d.to_dict() for d in images.layers],
-        "pes": [{"spmat_words": images.spmat_words(pe),
-                 "ptr_entries": len(images.ptr[pe]),
-                 "bias_entries": len(images.bias[pe])} for pe in range(images.config.n_pes)],
-        "files": checksums,
-    }
-    path = directory / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=1) + "\n")
-    return path
-
-
-def read_manifest(directory) -> dict:
-    path = Path(directory) / "manifest.json"
-    if not path.is_file():
-        raise EIEError(f"{directory} holds no manifest.json: point at a directory written "
-                       f"by `eie compress -o DIR`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EIEError(f"{path} is corrupt ({exc}): re-run `eie compress`") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != IMAGES_FORMAT:
-        raise EIEError(f"{path} is not an EIE image manifest")
-    if manifest.get("version") != IMAGES_VERSION:
-        raise EIEError(f"{path} is format version {manifest.get('version')}; this eie reads "
-                       f"version {IMAGES_VERSION}: re-run `eie compress` with this version")
-    return manifest
-
-
-def _read_checked(directory: Path, rel: str, checksums: dict) -> bytes:
-    path = directory / rel
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise EIEError(f"cannot read {path}: {exc.strerror}; re-run `eie compress`") from None
-    if hashlib.sha256(data).hexdigest() != checksums.get(rel):
-        raise EIEError(f"{path} does not match its checksum in manifest.json (truncated, "
-                       f"corrupt or edited): re-run `eie compress`")
-    return data
+    return write_manifest(directory, images, model_id)
 
 
 def _read_pointers(even: bytes, odd: bytes, config: EIEConfig, source: str) -> np.ndarray:
@@ -433,33 +351,42 @@ def _read_pointers(even: bytes, odd: bytes, config: EIEConfig, source: str) -> n
 
 
 def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
-    """Load images written by write_images; `config` (a design) must match the packing."""
+    """Load images written by write_images; `config` (a design) must match the packing.
+
+    Every check of compress.manifest.read_folder comes first: a damaged, edited or
+    mixed-up folder is refused before anything is decoded.
+    """
     directory = Path(directory)
-    manifest = read_manifest(directory)
-    packed = EIEConfig.from_dict(manifest["config"])
+    manifest, data = read_folder(directory)
+    packed = manifest_config(manifest)
     if config is not None:
         packed.check_packing_compatible(config, what=str(directory))
-    sums = manifest["files"]
-    fields = [(name, width) for name, width in manifest["descriptor_fields"]]
-    if fields != descriptor_fields(packed):
-        raise EIEError(f"{directory}: the layer descriptor layout differs from this version's")
-
-    layers = [LayerDescriptor(**d) for d in manifest["layers"]]
-    for d in layers:
-        if d.row_order is not None:
-            d.row_order = [int(i) for i in check_row_order(d.row_order, d.rows,
-                                                           f"{directory}: layer {d.name}")]
-    codebook = hex_to_signed(_read_checked(directory, f"images/{CODEBOOK_FILE}", sums),
-                             packed.weight_bits, CODEBOOK_FILE)
+    layers = manifest_layers(manifest)
+    source = str(directory / "images" / CODEBOOK_FILE)
+    codebook = hex_to_signed(data[f"images/{CODEBOOK_FILE}"], packed.weight_bits, source)
+    _check_length(source, len(codebook), len(layers) * packed.codebook_size, "words")
     codebook = codebook.reshape(len(layers), packed.codebook_size)
     spmat, ptr, bias = [], [], []
-    for pe in range(packed.n_pes):
+    for pe, sizes in enumerate(manifest["pes"]):
         d = f"images/{pe_image_dir(pe)}"
-        spmat.append(hex_to_spmat(_read_checked(directory, f"{d}/{SPMAT_FILE}", sums), packed,
-                                  f"{d}/{SPMAT_FILE}"))
-        ptr.append(_read_pointers(*(_read_checked(directory, f"{d}/{name}", sums)
-                                    for name in (PTR_EVEN_FILE, PTR_ODD_FILE)), packed, d))
-        bias.append(hex_to_signed(_read_checked(directory, f"{d}/{BIAS_FILE}", sums),
-                                  packed.acc_bits, f"{d}/{BIAS_FILE}"))
-    return MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,
-                        codebook=codebook)
+        source = str(directory / d)
+        spmat.append(hex_to_spmat(data[f"{d}/{SPMAT_FILE}"], packed, f"{source}/{SPMAT_FILE}"))
+        _check_length(f"{source}/{SPMAT_FILE}", len(spmat[-1]) // packed.entries_per_word,
+                      sizes["spmat_words"], "words")
+        ptr.append(_read_pointers(*(data[f"{d}/{name}"]
+                                    for name in (PTR_EVEN_FILE, PTR_ODD_FILE)), packed, source))
+        _check_length(f"{source}/ptr_*.hex", len(ptr[-1]), sizes["ptr_entries"], "pointers")
+        bias.append(hex_to_signed(data[f"{d}/{BIAS_FILE}"], packed.acc_bits,
+                                  f"{source}/{BIAS_FILE}"))
+        _check_length(f"{source}/{BIAS_FILE}", len(bias[-1]), sizes["bias_entries"], "words")
+    images = MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,
+                          codebook=codebook)
+    check_images_agree(images, directory)
+    return images
+
+
+def _check_length(source: str, found: int, expected: int, what: str) -> None:
+    # Only a writer that disagrees with its own manifest gets here: checksums passed.
+    if found != expected:
+        raise EIEError(f"{source} holds {found} {what}, manifest.json says {expected}: "
+                       f"re-run `eie compress`")

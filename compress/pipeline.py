@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from eie_hw.config import EIEConfig
+from eie_hw.bounds import check_design_size, check_pes_for_model
 from eie_hw.errors import EIEError
+from eie_hw.output import check_output_path, output_folder
 
 from .balance import assign_rows, check_mode
 from .container import write_container
@@ -21,7 +23,7 @@ from .kmeans import share_weights
 from .model import CompressedLayer, CompressedModel
 from .model_io import InputLayer, load_model
 from .prune import global_prune_masks, prune_mask
-from .report import build_report, format_report
+from .report import build_report, format_report, layer_warnings
 
 DEFAULT_DENSITY = 0.1
 
@@ -84,6 +86,20 @@ def _masks(layers: list[InputLayer], options: CompressOptions) -> dict[str, np.n
             for layer in trainable}
 
 
+def _weight_frac(layer: InputLayer, codebook: np.ndarray, config: EIEConfig,
+                 options: CompressOptions) -> int:
+    if layer.name in options.weight_frac:
+        s = options.weight_frac[layer.name]
+        check_weight_frac(s, config, layer.name)
+        return s
+    try:
+        # The bias shares the weight fraction, so it bounds it too (an all-zero
+        # codebook alone would pick the largest fraction and leave no room for it).
+        return choose_weight_frac(codebook, config, layer.bias)
+    except EIEError as exc:
+        raise EIEError(f"layer {layer.name}: {exc}") from None
+
+
 def compress_layers(layers: list[InputLayer], config: EIEConfig,
                     options: CompressOptions, progress=None) -> CompressedModel:
     """Prune, share weights and pick each layer's fixed-point weight fraction."""
@@ -104,17 +120,13 @@ def compress_layers(layers: list[InputLayer], config: EIEConfig,
                                             max_iter=options.kmeans_iterations)
             stats["density_target"] = (options.density if options.global_prune else
                                        options.layer_density.get(layer.name, options.density))
-        if layer.name in options.weight_frac:
-            s = options.weight_frac[layer.name]
-            check_weight_frac(s, config, layer.name)
-        else:
-            try:
-                s = choose_weight_frac(codebook, config)
-            except EIEError as exc:
-                raise EIEError(f"layer {layer.name}: {exc}") from None
         out.append(CompressedLayer(name=layer.name, codes=codes, codebook=codebook,
-                                   weight_frac=s, relu=layer.relu, bias=layer.bias,
+                                   weight_frac=_weight_frac(layer, codebook, config, options),
+                                   relu=layer.relu, bias=layer.bias,
                                    dense_weights=layer.shape[0] * layer.shape[1], stats=stats))
+        # build_report lists the same warnings in report["warnings"].
+        for warning in layer_warnings(out[-1], config) if progress else ():
+            progress(f"warning: {warning}")
     if options.balance != "interleave" and progress:
         progress(f"assigning rows to PEs ({options.balance})")
     return CompressedModel(layers=assign_rows(out, config.n_pes, options.balance))
@@ -124,31 +136,43 @@ def compress_layers(layers: list[InputLayer], config: EIEConfig,
 class CompressResult:
     model: CompressedModel
     images: MemoryImages
-    report: dict
-    directory: Path
+    report: dict              # report.json, plus "seconds" (not on disk: see compress_file)
+    directory: Path           # the final folder, never the staging one
+    seconds: float = 0.0
 
 
 def compress_file(model_path, out_dir, config: EIEConfig, options: CompressOptions,
-                  progress=None) -> CompressResult:
-    """The whole of `eie compress`: writes model.eie, images, manifest and reports."""
+                  progress=None, force: bool = False) -> CompressResult:
+    """The whole of `eie compress`: writes model.eie, config, reports, images, manifest.
+
+    The folder is written through eie_hw.output (a staging sibling renamed into place),
+    the manifest last, so that a folder at `out_dir` is always complete. `force` replaces
+    a folder eie did not write. Nothing written depends on time or on the output path:
+    compressing the same input twice gives byte-identical folders and the same model id.
+    """
     say = progress or (lambda message: None)
     t0 = time.perf_counter()
+    target = check_output_path(out_dir, folder=True, force=force)   # before the work
+    check_design_size(config, force)
     layers = load_model(model_path, config.code_bits)
+    check_pes_for_model(config, {layer.name: layer.shape[0] for layer in layers}, force)
     model = compress_layers(layers, config, options, progress=say)
     model.source = str(model_path)
     say("encoding and packing per-PE memory images")
     encoded = [encode_layer(layer.codes, config) for layer in model.layers]
     images = pack_layers(model.layers, config, encoded=encoded)
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    say(f"writing {out_dir}")
-    stats = write_container(out_dir / "model.eie", model, config, encoded=encoded)
-    write_images(images, out_dir)
-    (out_dir / "config.json").write_text(config.to_json())
-    report = build_report(model, images, stats, config)
-    report["row_assignment"] = options.balance
-    report["seconds"] = round(time.perf_counter() - t0, 3)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out_dir / "report.txt").write_text(format_report(report))
-    return CompressResult(model=model, images=images, report=report, directory=out_dir)
+    say(f"writing {target}")
+    with output_folder(target, "compress", force=force) as staging:
+        stats = write_container(staging / "model.eie", model, config, encoded=encoded)
+        report = build_report(model, images, stats, config)
+        report["row_assignment"] = options.balance
+        report["model_id"] = stats.model_id
+        (staging / "config.json").write_text(config.to_json())
+        (staging / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+        (staging / "report.txt").write_text(format_report(report))
+        write_images(images, staging, model_id=stats.model_id)
+    seconds = round(time.perf_counter() - t0, 3)
+    report["seconds"] = seconds
+    return CompressResult(model=model, images=images, report=report, directory=target,
+                          seconds=seconds)

@@ -7,15 +7,21 @@ written `model.eie`. Two ratios are given against the dense float32 layer:
 - `on_disk_ratio`: dense bytes (weights and bias) over the layer's real share of
   `model.eie`, which also carries column pointers, code tables, bias and headers.
 `weight_sharing_ratio` is the paper's formula n*b / (n*log2(k) + k*b) for the kept weights.
+`warnings` lists layers that compressed without error but compute nothing from their
+inputs (no weight kept, or every kept weight rounds to 0).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from eie_hw.config import EIEConfig
+from eie_hw.errors import EIEError
 
 from .container import ContainerStats
+from .fixedpoint import choose_weight_frac
 from .images import MemoryImages
 from .model import CompressedModel
 
@@ -67,6 +73,37 @@ def layer_report(layer, desc, cstats: dict, config: EIEConfig) -> dict:
     }
 
 
+def layer_warnings(layer, config: EIEConfig) -> list[str]:
+    """Why a layer's outputs do not depend on its inputs, if they do not.
+
+    Such a layer is valid (an all-zero layer with a bias is a constant), but it is
+    more often a too-low density or weight fraction than the user's intent.
+    """
+    constant = "its outputs are its bias alone" if layer.bias is not None \
+        else "its outputs are all 0"
+    where = f"layer {layer.name}"
+    if layer.nonzeros == 0:
+        if layer.stats.get("input_nonzeros", 1) == 0:
+            return [f"{where}: all its weights are 0, so {constant}"]
+        return [f"{where}: density {layer.stats.get('density_target')} keeps none of its "
+                f"{layer.stats['input_nonzeros']} non-zero weights, so {constant}: raise "
+                f"--density for it"]
+    used = np.unique(layer.codes[layer.codes != 0])
+    values = np.asarray(layer.codebook, dtype=np.float64)[used]
+    if np.any(np.rint(values * 2.0 ** layer.weight_frac)):
+        return []
+    try:
+        best = choose_weight_frac(layer.codebook, config, layer.bias)
+    except EIEError:
+        best = layer.weight_frac
+    fix = (f"use a larger --weight-frac for it (up to {best})" if best > layer.weight_frac
+           else f"its bias or --acc-bits {config.acc_bits} allows no larger fraction: raise "
+                f"--acc-bits or scale the layer")
+    return [f"{where}: all {layer.nonzeros} kept weights round to 0 at weight fraction "
+            f"{layer.weight_frac} (largest {float(np.max(np.abs(values))):g}), so {constant}: "
+            f"{fix}"]
+
+
 def build_report(model: CompressedModel, images: MemoryImages, stats: ContainerStats,
                  config: EIEConfig) -> dict:
     layers = [layer_report(layer, desc, cs, config)
@@ -79,6 +116,7 @@ def build_report(model: CompressedModel, images: MemoryImages, stats: ContainerS
                        for cs in stats.layers)
     return {
         "source": model.source,
+        "warnings": [w for layer in model.layers for w in layer_warnings(layer, config)],
         "config": config.to_dict(),
         "layers": layers,
         "total": {
@@ -114,6 +152,7 @@ def format_report(report: dict) -> str:
                  f"on-disk ratio {_fmt(t['on_disk_ratio'], 0)}x")
     lines.append("b/w = bits per kept weight (index + relative index, fillers included), "
                  "before and after Huffman coding; s = weight fraction bits")
+    lines.extend(f"warning: {w}" for w in report.get("warnings", []))
     return "\n".join(lines) + "\n"
 
 

@@ -169,11 +169,13 @@ class MLP:
 
 
 def _savez(path: Path, arrays: dict) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **arrays)
-    except OSError as exc:
-        raise EIEError(f"cannot write {path}: {exc.strerror}") from None
+    """numpy.savez through eie_hw.output.write_file: a crash never leaves half a model."""
+    import io
+
+    from eie_hw.output import write_file
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_file(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------- optimizers

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-import time
-from pathlib import Path
 
+from .bounds import check_design_size
 from .config import EIEConfig, add_config_arguments, config_from_args
 from .errors import EIEError
+from .output import add_force_argument, check_output_path, write_json
 from .progress import say as _progress
 
 
 # ----------------------------------------------------------------------------- compress
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
 
 def _add_compress(sub) -> None:
     p = sub.add_parser("compress", help="prune, share weights, Huffman-code and pack a model",
@@ -29,11 +38,14 @@ def _add_compress(sub) -> None:
                    help="one magnitude threshold over all layers instead of per layer")
     p.add_argument("--weight-frac", action="append", metavar="LAYER=S",
                    help="override the fixed-point weight fraction of a layer")
-    p.add_argument("--kmeans-iterations", type=int, default=100, metavar="N")
+    p.add_argument("--kmeans-iterations", type=_non_negative_int, default=100, metavar="N",
+                   help="k-means iterations of the weight sharing (default 100; 0 keeps "
+                        "the linear initialization)")
     p.add_argument("--balance", choices=("interleave", "balanced"), default="interleave",
                    help="row-to-PE assignment: interleave (row i -> PE i mod N, the paper's; "
                         "default) or balanced (rows permuted so that every PE gets about "
                         "the same work; outputs come back in the original order)")
+    add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=_cmd_compress)
 
@@ -53,10 +65,11 @@ def _cmd_compress(args) -> int:
     if density is not None:
         options.density = density
     config = config_from_args(args)
-    result = compress_file(args.model, args.output, config, options, progress=_progress)
+    result = compress_file(args.model, args.output, config, options, progress=_progress,
+                           force=args.force)
     print(format_report(result.report), end="")
     print(f"wrote {result.directory}/ (model.eie, manifest.json, images/, report.json, "
-          f"report.txt) in {result.report['seconds']:.1f} s")
+          f"report.txt) in {result.seconds:.1f} s")
     return 0
 
 
@@ -87,86 +100,22 @@ def _cmd_simulate(args) -> int:
     from compress.images import read_manifest
     from sim.run import format_simulation, load_inputs, simulate
 
+    # Output paths first: a bad one must not cost a simulation.
+    if args.json is not None:
+        check_output_path(args.json, folder=False, flag="--json")
+    if args.waves is not None:
+        check_output_path(args.waves, folder=False, flag="--waves")
     packed = EIEConfig.from_dict(read_manifest(args.directory)["config"])
     config = config_from_args(args, base=packed)
+    check_design_size(config)
     inputs = load_inputs(args.input)
     report = simulate(args.directory, inputs, backend=args.backend, config=config,
                       load_via_host=args.load == "host", waves=args.waves,
                       progress=_progress)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report) + "\n")
+    if args.json is not None:
+        write_json(args.json, report, flag="--json", indent=None)
     print(format_simulation(report), end="")
     return 0
-
-
-# ----------------------------------------------------------------------------- demo
-
-def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="the main job: train, compress, generate, run on Verilator",
-                       description="Train the digits MLP (64-300-100-10), Deep-Compress it, "
-                                   "generate the accelerator's Verilog, run the test set on "
-                                   "it under Verilator and print a summary.")
-    p.add_argument("-o", "--output", default="build/demo", metavar="DIR")
-    p.add_argument("--samples", type=int, default=None, metavar="N",
-                   help="test samples to run on the hardware (default: all 360)")
-    p.add_argument("--backend", choices=("verilator", "amaranth"), default="verilator",
-                   help="hardware simulator (amaranth is slower: use --samples 8)")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
-    p.set_defaults(func=_cmd_demo)
-
-
-def _cmd_demo(args) -> int:
-    import numpy as np
-
-    from compress.datasets import load_dataset
-    from compress.deep_compression import DEMO_HW, train_and_compress
-    from sim.run import simulate
-
-    from .generate import generate
-
-    out = Path(args.output)
-    config = EIEConfig(**DEMO_HW)
-    t0 = time.perf_counter()
-    training = train_and_compress(out / "train", seed=args.seed, progress=_progress,
-                                  hw_config=config)
-    compressed = Path(training["paths"]["compressed"])
-    _progress(f"generating the Verilog for {config.n_pes} PEs into {out / 'rtl'}")
-    generate(config, out / "rtl")
-    data = load_dataset(None)
-    n = len(data.x_test) if args.samples is None else max(1, min(args.samples,
-                                                                 len(data.x_test)))
-    _progress(f"running {n} test samples on the {args.backend} backend (the first run "
-              f"builds the simulator: about 30 s)")
-    report = simulate(compressed, data.x_test[:n], backend=args.backend, progress=_progress)
-    (out / "hardware.json").write_text(json.dumps(report) + "\n")
-
-    labels = data.y_test[:n]
-    hw_acc = float(np.mean(np.argmax(report["outputs"], axis=1) == labels))
-    golden = np.array(report["layers"][-1]["outputs"])
-    golden_acc = float(np.mean(np.argmax(golden, axis=1) == labels))
-    float_acc = float(np.mean(np.argmax(report["outputs_float"], axis=1) == labels))
-    acc = training["accuracy"]
-    total = training["compression"]
-    cycles = np.array(report["cycles"])
-    per_layer = [int(np.mean(layer["cycles"])) for layer in report["layers"]]
-    print("\nsummary (digits 8x8, 64-300-100-10 MLP)")
-    print(f"  accuracy, all {len(data.y_test)} test samples: dense float "
-          f"{100 * acc['dense']:.2f} %, compressed float {100 * acc['quantized']:.2f} %")
-    print(f"  on {n} test samples: compressed float {100 * float_acc:.2f} %, golden model "
-          f"{100 * golden_acc:.2f} %, hardware ({args.backend}) {100 * hw_acc:.2f} %; "
-          f"hardware bit-exact against golden: {report['golden_match']}")
-    print(f"  weights kept: {training['weights_kept']:,} of {training['weights']:,} "
-          f"({100 * training['weights_kept'] / training['weights']:.1f} %)")
-    print(f"  compression: {total['deep_compression_ratio']}x (Deep Compression), "
-          f"{total['on_disk_ratio']}x on disk ({total['model_eie_bytes']:,} B model.eie)")
-    print(f"  cycles per inference ({config.n_pes} PEs): mean {cycles.mean():.0f}, "
-          f"min {cycles.min()}, max {cycles.max()}; per layer {per_layer}")
-    print(f"  load-balance efficiency: {np.mean(report['load_balance_efficiency']):.3f}")
-    print(f"  written: {out}/train (models, training.json), {compressed} (model.eie, "
-          f"images, report), {out}/rtl (Verilog, OpenROAD hand-off), {out}/hardware.json")
-    print(f"  total time {time.perf_counter() - t0:.0f} s")
-    return 0 if report["golden_match"] else 1
 
 
 # ----------------------------------------------------------------------------- main
@@ -175,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     from compress.cli_train import add_dsd_parser, add_train_parser
     from sim.cli_sweep import add_sweep_parser
 
+    from .cli_demo import add_demo_parser
     from .cli_hw import add_generate_parser, add_synth_parser
     parser = argparse.ArgumentParser(prog="eie", description="EIE accelerator generator")
     parser.add_argument("--version", action=_VersionAction,
@@ -187,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     add_train_parser(sub)
     add_dsd_parser(sub)
-    _add_demo(sub)
+    add_demo_parser(sub)
     return parser
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .bounds import check_design_size
 from .config import add_config_arguments, config_from_args
 from .errors import EIEError
+from .output import add_force_argument, output_folder
 from .progress import say as _progress
 
 
@@ -45,36 +47,44 @@ def add_generate_parser(sub):
                    help="top module name (default eie_top)")
     p.add_argument("--lint", action="store_true",
                    help="also run verilator --lint-only -Wall and the yosys latch check")
+    add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=cmd_generate)
     return p
 
 
 def cmd_generate(args) -> int:
-    from .checks import count_latches, lint
     from .generate import generate
 
     config = config_from_args(args)
+    check_design_size(config, args.force)
     started = time.time()
     if config.n_pes > 8:
-        _progress(f"elaborating {config.n_pes} PEs (about 0.5 s per PE)")
-    design = generate(config, args.output, clock_ns=args.clock_ns, platform=args.platform,
-                      design_name=args.design_name)
-    print(f"wrote {design.directory}/ ({design.top}.v, eie_sram.v, files.f, config.json, "
+        _progress(f"elaborating {config.n_pes} PEs")
+    with output_folder(args.output, "generate", force=args.force) as staging:
+        design = generate(config, staging, clock_ns=args.clock_ns, platform=args.platform,
+                          design_name=args.design_name)
+        if args.lint:
+            _lint(design)      # a design that fails lint does not replace the folder
+    print(f"wrote {args.output}/ ({design.top}.v, eie_sram.v, files.f, config.json, "
           f"srams.json, config.mk, constraint.sdc, lint_waivers.vlt) in "
           f"{time.time() - started:.1f} s: {config.n_pes} PE(s), {len(design.srams)} SRAM "
-          f"instances")
-    if getattr(args, "lint", False):
-        _progress("verilator --lint-only -Wall")
-        result = lint(design)
-        if not result.ok:
-            raise EIEError("verilator lint failed:\n" + result.output[-3000:])
-        _progress("yosys latch check")
-        latches = count_latches(design)
-        if latches:
-            raise EIEError(f"the design has {latches} latch(es)")
-        print("lint: clean (verilator -Wall with lint_waivers.vlt); latches: 0")
+          f"instances" + ("; lint: clean (verilator -Wall with lint_waivers.vlt), latches: 0"
+                          if args.lint else ""))
     return 0
+
+
+def _lint(design) -> None:
+    from .checks import count_latches, lint
+
+    _progress("verilator --lint-only -Wall")
+    result = lint(design)
+    if not result.ok:
+        raise EIEError("verilator lint failed:\n" + result.output[-3000:])
+    _progress("yosys latch check")
+    latches = count_latches(design)
+    if latches:
+        raise EIEError(f"the design has {latches} latch(es)")
 
 
 # ----------------------------------------------------------------------------- synth
@@ -95,6 +105,7 @@ def add_synth_parser(sub):
                    help="clock period for mapping and timing (default 1.25 = 800 MHz)")
     p.add_argument("--sram-access-ns", type=_positive_float, default=None, metavar="T",
                    help="assumed SRAM clock-to-output time for timing (default 0.30)")
+    add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=cmd_synth)
     return p
@@ -110,8 +121,10 @@ def cmd_synth(args) -> int:
     timing = SRAMTiming()
     if args.sram_access_ns is not None:
         timing = SRAMTiming(access_ns=args.sram_access_ns)
-    report = synthesize(config, args.output, liberty=liberty, clock_ns=args.clock_ns,
-                        progress=_progress, sram_timing=timing)
+    check_design_size(config, args.force)
+    with output_folder(args.output, "synth", force=args.force) as staging:
+        report = synthesize(config, staging, liberty=liberty, clock_ns=args.clock_ns,
+                            progress=_progress, sram_timing=timing)
     print((Path(args.output) / "report.txt").read_text(), end="")
     print(f"wrote {args.output}/report.json and report.txt in {report['seconds']:.0f} s")
     return 0

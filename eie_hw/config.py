@@ -49,7 +49,7 @@ class EIEConfig:
     def __post_init__(self):
         problems = self._problems()
         if problems:
-            raise EIEError("invalid hardware configuration:\n  - " + "\n  - ".join(problems))
+            raise EIEError("invalid hardware configuration: " + "; ".join(problems))
 
     def _problems(self) -> list[str]:
         problems = []
@@ -183,6 +183,9 @@ class EIEConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "EIEConfig":
+        if not isinstance(values, dict):
+            raise EIEError(f"a configuration is a JSON object of fields, got "
+                           f"{type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -210,9 +213,12 @@ class EIEConfig:
     def load(cls, path) -> "EIEConfig":
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise EIEError(f"cannot read configuration {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise EIEError(f"configuration {path} is not UTF-8 text: give the config JSON "
+                           f"written by `eie generate` (config.json) or by hand") from None
         return cls.from_json(text, source=str(path))
 
     def replace(self, **changes) -> "EIEConfig":
@@ -231,10 +237,9 @@ class EIEConfig:
         """Raise if `other` (a design) cannot run images packed for `self`."""
         diffs = self.packing_differences(other)
         if diffs:
-            raise EIEError(f"{what} was packed for a different hardware configuration:\n  - "
-                           + "\n  - ".join(diffs)
-                           + "\nre-run `eie compress` with the new configuration, or drop the "
-                             "conflicting flags")
+            raise EIEError(f"{what} was packed for a different hardware configuration ("
+                           + "; ".join(diffs) + "): re-run `eie compress` with the new "
+                           "configuration, or drop the conflicting flags")
 
 
 def config_flag(name: str) -> str:

@@ -249,3 +249,12 @@ def write_file(path, data, *, flag: str = "") -> Path:
 
 def write_json(path, document, *, flag: str = "", indent: int | None = 1) -> Path:
     return write_file(path, json.dumps(document, indent=indent) + "\n", flag=flag)
+
+
+FORCE_HELP = ("replace an output that eie did not write (a foreign folder or a file), and "
+              "go beyond the size limits (over 1,024 PEs, more PEs than the model has rows, "
+              "over 1 GiB of on-chip memory, over 10,000 sweep points)")
+
+
+def add_force_argument(parser) -> None:
+    parser.add_argument("--force", action="store_true", help=FORCE_HELP)

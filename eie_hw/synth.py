@@ -418,7 +418,8 @@ def run_sta(work: Path, part: str, module: str, lib_file: Path, clock_ns: float,
     platform = "asap7" if abs(time_unit_ns - 1e-3) < 1e-9 else "nangate45"
     sdc.write_text(sdc_text(module, clock_ns, platform))
     script = work / f"sta_{part}.tcl"
-    script.write_text(_sta_script(part, module, str(lib_file.resolve()), sdc.name))
+    # Relative: the scripts run in `work`, and stay valid after the folder is moved.
+    script.write_text(_sta_script(part, module, lib_file.name, sdc.name))
     try:
         proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", script.name], cwd=work,
                               capture_output=True, text=True, timeout=timeout)

@@ -1,4 +1,4 @@
-"""`eie sweep`: the command-line front of sim/sweep.py (hooked into eie_hw/cli.py)."""
+"""`eie sweep`: the command-line front of sim/sweep/ (hooked into eie_hw/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from eie_hw.config import add_config_arguments, config_from_args, config_overrides
 from eie_hw.errors import EIEError
+from eie_hw.output import add_force_argument
 
 
 def add_sweep_parser(sub) -> None:
@@ -17,8 +18,10 @@ def add_sweep_parser(sub) -> None:
                       "config",
         description="Run every combination of the swept config values on every layer with "
                     "the performance model (or Verilator) and write OUT/sweep.csv, "
-                    "OUT/sweep.json and plots (PNG + SVG) into OUT/plots. Points are cached "
-                    "in OUT/cache: re-running an interrupted sweep resumes it.",
+                    "OUT/sweep.json and plots (PNG + SVG) into OUT/plots; OUT is replaced only "
+                    "when the sweep completes. Points are cached in the user cache folder "
+                    "($EIE_CACHE_DIR/sweep, else ~/.cache/eie/sweep): re-running an "
+                    "interrupted sweep resumes it.",
         epilog="example: eie sweep --layers Alex-7,NT-We --sweep fifo_depth=1,2,4,8,16,32 "
                "--pes 64 -o build/sweep-fifo   (see docs/sweeps.md)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output directory")
@@ -52,14 +55,15 @@ def add_sweep_parser(sub) -> None:
     p.add_argument("--clock-ns", type=float, default=1.25, metavar="T",
                    help="clock period for --synth (default 1.25)")
     p.add_argument("--fresh", action="store_true", help="ignore cached points (recompute)")
+    add_force_argument(p)
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_arguments(p)
     p.set_defaults(func=cmd_sweep)
 
 
-def cmd_sweep(args) -> int:
-    from .sweep import (format_table, model_source, parse_layers, parse_sweep, run_sweep)
+def _layers(args) -> list:
+    from .sweep import model_source, parse_layers
     layers = parse_layers(args.layers) if args.layers else []
     if args.input and not args.model:
         raise EIEError("--input goes with --model DIR (synthetic layers make their own inputs)")
@@ -67,20 +71,29 @@ def cmd_sweep(args) -> int:
         layers.append(model_source(directory, args.input))
     if not layers:
         raise EIEError("nothing to sweep: give --layers (e.g. Alex-7,NT-We) and/or --model DIR")
-    base = config_from_args(args)
+    return layers
+
+
+def _options(args):
+    from .sweep import SweepOptions, parse_sweep
     # Flags are taken as they are; a --config file is a base whose memory sizes are still
     # enlarged per point as the layers need.
-    explicit = set(config_overrides(args))
-    sweep = parse_sweep(args.sweep)
-    balance = tuple(m.strip() for m in args.balance.split(",") if m.strip())
     command = "eie sweep " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if len(sys.argv) > 1 and sys.argv[1] == "sweep" else None
-    result = run_sweep(layers, args.output, base=base, sweep=sweep, explicit=explicit,
-                       balance=balance, backend=args.backend, samples=args.samples,
-                       seed=args.seed, jobs=args.jobs, scheduler=args.scheduler,
-                       synth=args.synth, liberty=args.liberty, clock_ns=args.clock_ns,
-                       progress=not args.quiet, plots=not args.no_plots, fresh=args.fresh,
-                       command=command)
+    return SweepOptions(
+        base=config_from_args(args), sweep=parse_sweep(args.sweep, force=args.force),
+        explicit=frozenset(config_overrides(args)),
+        balance=tuple(m.strip() for m in args.balance.split(",") if m.strip()),
+        backend=args.backend, samples=args.samples, seed=args.seed, jobs=args.jobs,
+        scheduler=args.scheduler, synth=args.synth, liberty=args.liberty,
+        clock_ns=args.clock_ns, progress=not args.quiet, plots=not args.no_plots,
+        fresh=args.fresh, command=command, force=args.force)
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import format_table, run_sweep
+    layers = _layers(args)
+    result = run_sweep(layers, args.output, _options(args))
     print(format_table(result.rows, result.swept), end="")
     print(f"{len(result.rows)} rows ({result.computed} computed, {result.cached} from the "
           f"cache) in {result.seconds:.1f} s")

@@ -13,7 +13,8 @@ import numpy as np
 
 from compress.balance import inverse
 from compress.encode import decode_pe_entries, local_rows
-from compress.fixedpoint import dequantize, output_stage, quantize_activations, wrap
+from compress.fixedpoint import (dequantize, output_stage_counted,
+                                 quantize_activations_counted, wrap)
 from compress.images import MemoryImages
 from eie_hw.errors import EIEError
 
@@ -40,6 +41,12 @@ class LayerResult:
     codebook: list[int]
     outputs: np.ndarray            # (batch, rows) activation format
     overflow: np.ndarray           # (batch,) rows whose exact sum left acc_bits
+    # (batch,) inputs clipped to the activation range when quantized; only the first
+    # layer's can be, the others read activations already in the format.
+    input_clipped: np.ndarray
+    # (batch,) outputs that saturation changed; with ReLU a clamp at the bottom does not
+    # count, ReLU would have zeroed the value anyway.
+    saturated: np.ndarray
     outputs_float: np.ndarray      # (batch, rows) float reference
     entries_per_pe: list[int]
     work_per_pe: np.ndarray        # (batch, n_pes) entries in non-zero columns
@@ -128,7 +135,7 @@ class GoldenModel:
         first = self.images.layers[0]
         if inputs_int is None:
             x_float = self._as_batch(inputs_float, first.cols)
-            x = quantize_activations(x_float, cfg)
+            x, clipped = quantize_activations_counted(x_float, cfg)
         else:
             x = self._as_batch(inputs_int, first.cols).astype(np.int64)
             lo, hi = -(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1
@@ -136,28 +143,40 @@ class GoldenModel:
                 raise EIEError(f"fixed-point inputs must lie in {lo}..{hi} (act_bits "
                                f"{cfg.act_bits})")
             x_float = dequantize(x, cfg.act_frac)
+            clipped = np.zeros(x.shape, dtype=bool)
         result = GoldenResult(inputs=x)
+        clipped = np.count_nonzero(clipped, axis=1)
         for index, desc in enumerate(self.images.layers):
-            layer = self._run_layer(index, x, x_float)
+            layer = self._run_layer(index, x, x_float, clipped)
             result.layers.append(layer)
             x, x_float = layer.outputs, layer.outputs_float
+            clipped = np.zeros_like(clipped)
         return result
 
     def _as_batch(self, values, cols: int) -> np.ndarray:
         if values is None:
             raise EIEError("no input activations given")
-        array = np.asarray(values)
+        try:
+            array = np.asarray(values)
+        except ValueError:
+            raise EIEError("input rows have different lengths: give a vector or a "
+                           "rectangular batch (samples x activations)") from None
+        shape = array.shape
+        if array.size == 0:
+            raise EIEError(f"the input is empty (shape {shape}): give at least one sample "
+                           f"of {cols} activations")
         if array.ndim == 1:
             array = array[None, :]
         if array.ndim != 2 or array.shape[1] != cols:
-            raise EIEError(f"input has shape {np.asarray(values).shape} but the first layer "
+            raise EIEError(f"input has shape {shape} but the first layer "
                            f"takes {cols} activations: give a vector of {cols} or a batch "
                            f"(samples x {cols})")
         if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
             raise EIEError(f"input must be real numbers, got dtype {array.dtype}")
         return array
 
-    def _run_layer(self, index: int, x: np.ndarray, x_float: np.ndarray) -> LayerResult:
+    def _run_layer(self, index: int, x: np.ndarray, x_float: np.ndarray,
+                   clipped: np.ndarray) -> LayerResult:
         cfg = self.config
         desc = self.images.layers[index]
         entries = self._entries[index]
@@ -168,7 +187,7 @@ class GoldenModel:
 
         exact = bias[None, :] + _row_sums(x, entries, codebook[entries.codes], desc.rows)
         acc = wrap(exact, cfg.acc_bits)
-        outputs = output_stage(acc, desc.weight_frac, desc.relu, cfg)
+        outputs, saturated = output_stage_counted(acc, desc.weight_frac, desc.relu, cfg)
 
         bias_float = np.zeros(desc.rows) if desc.bias_float is None \
             else np.asarray(desc.bias_float, dtype=np.float64)
@@ -185,7 +204,9 @@ class GoldenModel:
         return LayerResult(
             name=desc.name, rows=desc.rows, cols=desc.cols, weight_frac=desc.weight_frac,
             relu=desc.relu, codebook=[int(c) for c in codebook], outputs=outputs,
-            overflow=np.count_nonzero(exact != acc, axis=1), outputs_float=out_float,
+            overflow=np.count_nonzero(exact != acc, axis=1),
+            input_clipped=clipped,
+            saturated=np.count_nonzero(saturated, axis=1), outputs_float=out_float,
             entries_per_pe=entries.entries_per_pe,
             work_per_pe=self._work_per_pe(index, x))
 

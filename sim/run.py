@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from compress.images import read_images
+from compress.model_io import describe_head, file_head, read_npy_header
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
@@ -16,22 +17,40 @@ BACKENDS = ("golden", "model", "amaranth", "verilator")
 
 
 def load_inputs(path) -> np.ndarray:
+    """The float activations of `--input`: one .npy vector, or a batch (one row a sample)."""
     path = Path(path)
-    if not path.is_file():
-        raise EIEError(f"input file {path} does not exist")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise EIEError(f"cannot read {path} as a .npy array ({exc})") from None
-    if not hasattr(array, "ndim"):
+    head = file_head(path, "input file")
+    if head.startswith(b"PK"):
         raise EIEError(f"{path} is an .npz archive; give one .npy array (a vector, or a "
                        f"batch with one row per sample)")
+    if not head.startswith(b"\x93NUMPY"):
+        raise EIEError(f"{path} is not a .npy array (numpy.save): it is "
+                       f"{describe_head(head)}; save the activations with "
+                       f"numpy.save(path, x)")
+    try:
+        with open(path, "rb") as stream:
+            _, dtype = read_npy_header(stream, str(path), path.stat().st_size)
+            _check_input_dtype(path, dtype)
+            stream.seek(0)
+            array = np.lib.format.read_array(stream, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise EIEError(f"cannot read {path} as a .npy array ({exc})") from None
     if array.ndim not in (1, 2):
         raise EIEError(f"{path} has shape {array.shape}: give a vector or a 2-D batch "
                        f"(one row per sample)")
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise EIEError(f"{path} holds {array.dtype} values; give float activations")
+    if array.size == 0:
+        raise EIEError(f"{path} is empty (shape {array.shape}): give at least one sample")
     return array
+
+
+def _check_input_dtype(path: Path, dtype: np.dtype) -> None:
+    if dtype.kind in "fiu":
+        return
+    if dtype.kind == "c":
+        raise EIEError(f"{path} holds complex values ({dtype}); activations must be real: "
+                       f"save the real part if the imaginary part is meant to be 0")
+    what = "strings" if dtype.kind in "USa" else f"{dtype} values"
+    raise EIEError(f"{path} holds {what} ({dtype}), not numbers; give float activations")
 
 
 def _per_sample(array: np.ndarray, batched: bool):
@@ -53,6 +72,8 @@ def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dic
             "outputs": _per_sample(layer.outputs, batched),
             "outputs_float": _per_sample(layer.outputs_float, batched),
             "overflow_rows": _per_sample(layer.overflow, batched),
+            "input_clipped": _per_sample(layer.input_clipped, batched),
+            "output_saturated": _per_sample(layer.saturated, batched),
             "entries_per_pe": layer.entries_per_pe,
             # Entries each PE must process (non-zero columns only); the max over PEs is
             # the cycle count with perfect pipelining (spec section 1, steady state).
@@ -61,6 +82,8 @@ def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dic
             "cycles": None,
         })
     overflow = int(sum(int(layer.overflow.sum()) for layer in result.layers))
+    clipped = int(sum(int(layer.input_clipped.sum()) for layer in result.layers))
+    saturated = int(sum(int(layer.saturated.sum()) for layer in result.layers))
     return {
         "backend": "golden",
         "config": config.to_dict(),
@@ -70,6 +93,8 @@ def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dic
         "outputs_float": _per_sample(result.outputs_float, batched),
         "act_frac": config.act_frac,
         "accumulator_overflows": overflow,
+        "inputs_clipped": clipped,
+        "outputs_saturated": saturated,
         "quantization_error": result.quantization_error(config.act_frac),
         "cycles": None,
         "layers": layers,
@@ -152,6 +177,13 @@ def _worst(value):
     return max(value) if isinstance(value, list) else value
 
 
+def _saturated_layers(report: dict) -> str:
+    """Which layers saturated, so the summary points at where the range is too small."""
+    names = [layer["name"] for layer in report["layers"]
+             if np.sum(layer["output_saturated"]) > 0]
+    return f" (in {', '.join(names)})" if names else ""
+
+
 def format_simulation(report: dict) -> str:
     """The text summary `eie simulate` prints."""
     lines = []
@@ -173,7 +205,9 @@ def format_simulation(report: dict) -> str:
     if report.get("verilator", {}).get("waves"):
         lines.append(f"waveform: {report['verilator']['waves']}")
     q = report["quantization_error"]
-    lines.append(f"accumulator overflows: {report['accumulator_overflows']}")
+    lines.append(f"accumulator overflows: {report['accumulator_overflows']}; inputs clipped "
+                 f"to the activation range: {report['inputs_clipped']}; outputs saturated: "
+                 f"{report['outputs_saturated']}{_saturated_layers(report)}")
     lines.append(f"quantization error vs float reference: max {q['max_abs']:.4g}, rms "
                  f"{q['rms']:.4g}, argmax agreement {100 * q['argmax_agreement']:.1f} %")
     outputs = report["outputs"]

@@ -14,18 +14,12 @@ from compress.encode import local_rows
 from compress.images import pack_layers, read_images, write_images
 from compress.model import CompressedLayer, CompressedModel
 from compress.pipeline import CompressOptions, compress_file
-from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 from sim.golden import GoldenModel
 
-CONFIG = EIEConfig(n_pes=4, fifo_depth=2, sram_width=32, spmat_words=512, ptr_entries=256,
-                   act_entries=16, bias_entries=64, max_layers=4)
+from helpers import random_codebook, random_inputs, small_config
 
-
-def codebook(rng):
-    values = rng.normal(0, 0.5, 16).astype(np.float32)
-    values[0] = 0
-    return values
+CONFIG = small_config(spmat_words=512, act_entries=16)
 
 
 def skewed_codes(rng, rows, cols, n_pes, dense_pe=0):
@@ -42,16 +36,10 @@ def network(rng, dims, n_pes, skew=True):
             np.where(rng.random((n_out, n_in)) < 0.3, rng.integers(1, 16, (n_out, n_in)),
                      0).astype(np.uint8)
         bias = rng.normal(0, 0.3, n_out).astype(np.float32) if k != 1 else None
-        layers.append(CompressedLayer(name=f"fc{k}", codes=codes, codebook=codebook(rng),
+        layers.append(CompressedLayer(name=f"fc{k}", codes=codes, codebook=random_codebook(rng),
                                       weight_frac=10, relu=k < len(dims) - 2, bias=bias,
                                       dense_weights=n_in * n_out))
     return layers
-
-
-def inputs(rng, n, cols):
-    x = rng.normal(0, 1.5, (n, cols))
-    x[rng.random(x.shape) < 0.3] = 0
-    return x
 
 
 def test_order_is_a_permutation_with_the_interleaved_row_counts():
@@ -97,7 +85,7 @@ def test_balanced_packs_fewer_entries_into_the_busiest_pe():
 def test_golden_outputs_are_bit_exact_with_interleaving():
     rng = np.random.default_rng(3)
     layers = network(rng, [30, 40, 24, 13], CONFIG.n_pes)
-    x = inputs(rng, 9, 30)
+    x = random_inputs(rng, 9, 30, 0.3)
     plain = GoldenModel(pack_layers(layers, CONFIG)).run(inputs_float=x)
     stored = assign_rows(layers, CONFIG.n_pes, "balanced")
     balanced = GoldenModel(pack_layers(stored, CONFIG)).run(inputs_float=x)
@@ -157,7 +145,7 @@ def test_amaranth_rtl_with_a_balanced_model_matches_golden_and_the_model():
     rng = np.random.default_rng(7)
     stored = assign_rows(network(rng, [14, 18, 9], CONFIG.n_pes), CONFIG.n_pes, "balanced")
     images = pack_layers(stored, CONFIG)
-    golden = GoldenModel(images).run(inputs_float=inputs(rng, 2, 14))
+    golden = GoldenModel(images).run(inputs_float=random_inputs(rng, 2, 14, 0.3))
     hw = run_amaranth(images, golden.inputs)
     for k, layer in enumerate(golden.layers):
         assert np.array_equal(np.array([s[k] for s in hw.layer_outputs]), layer.outputs)
@@ -181,7 +169,7 @@ def test_compress_file_with_balance(tmp_path):
     assert all("row_order" in layer for layer in manifest["layers"])
     plain = compress_file(tmp_path / "m.npz", tmp_path / "plain", CONFIG,
                           CompressOptions(density=0.3, kmeans_iterations=20))
-    x = inputs(rng, 5, 16)
+    x = random_inputs(rng, 5, 16, 0.3)
     a = GoldenModel(read_images(tmp_path / "out")).run(inputs_float=x)
     b = GoldenModel(read_images(tmp_path / "plain")).run(inputs_float=x)
     assert np.array_equal(a.outputs, b.outputs)

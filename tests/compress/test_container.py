@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from compress.container import (CONTAINER_FORMAT_VERSION, MAGIC, read_container,
-                                write_container)
+                                read_model_id, write_container)
 from compress.encode import encode_layer, entry_fields
 from compress.huffman import huffman_bits
 from compress.images import pack_layers
@@ -182,6 +182,25 @@ def test_unsupported_version(written):
     data = bytearray(path.read_bytes())
     data[len(MAGIC)] = CONTAINER_FORMAT_VERSION + 1
     assert "version" in _damaged(path, bytes(data))
+
+
+def test_model_id_names_the_content(written, tmp_path):
+    model, path, stats = written
+    assert read_model_id(path) == stats.model_id and len(stats.model_id) == 32
+    again = write_container(tmp_path / "again.eie", model, CONFIG)
+    assert again.model_id == stats.model_id
+    other = write_container(tmp_path / "other.eie", random_model(5), CONFIG)
+    assert other.model_id != stats.model_id
+
+
+def test_model_id_that_is_not_the_contents_hash(written):
+    """A forged id (with a CRC to match) is refused too."""
+    import zlib
+    _, path, _ = written
+    data = bytearray(path.read_bytes()[:-4])
+    data[len(MAGIC) + 1] ^= 0xFF
+    data += zlib.crc32(data).to_bytes(4, "little")
+    assert "model id" in _damaged(path, bytes(data))
 
 
 def test_missing_file(tmp_path):

@@ -7,14 +7,12 @@ from hypothesis import given, settings, strategies as st
 from compress.encode import decode_layer, encode_layer, encode_pe, entry_fields
 from compress.images import pack_layers, read_images, write_images
 from compress.model import CompressedLayer
-from eie_hw.config import EIEConfig
+
+from helpers import small_config
 
 
-def make_config(n_pes=4, sram_width=32, index_bits=4, **kw):
-    base = dict(spmat_words=8192, ptr_entries=8192, act_entries=256, bias_entries=1024,
-                max_layers=4)
-    base.update(kw)
-    return EIEConfig(n_pes=n_pes, sram_width=sram_width, index_bits=index_bits, **base)
+# Memories far larger than any layer here: capacity never limits what is encoded.
+ROOMY = small_config(spmat_words=8192, ptr_entries=8192, act_entries=256, bias_entries=1024)
 
 
 def layer_of(codes, name="l", bias=None, relu=True, weight_frac=12):
@@ -47,8 +45,8 @@ def decode_from_images(images, layer=0):
 def test_paper_example_column():
     """Spec: [0,0,1,2, 0 x18, 3] stores v=[1,2,0,3], z=[2,0,15,2]."""
     column = np.array([0, 0, 1, 2] + [0] * 18 + [3], dtype=np.uint8)[:, None]
-    pc = encode_pe(column, 0, make_config(n_pes=1))
-    v, z = entry_fields(pc.entries, make_config(n_pes=1))
+    pc = encode_pe(column, 0, ROOMY.replace(n_pes=1))
+    v, z = entry_fields(pc.entries, ROOMY.replace(n_pes=1))
     assert v.tolist() == [1, 2, 0, 3]
     assert z.tolist() == [2, 0, 15, 2]
     assert pc.fillers == 1 and pc.col_counts.tolist() == [4]
@@ -60,7 +58,7 @@ def test_gap_lengths(gap, fillers, last_z, tmp_path):
     codes = np.zeros((gap + 2, 1), dtype=np.uint8)
     codes[0, 0] = 5
     codes[gap + 1, 0] = 7
-    cfg = make_config(n_pes=1)
+    cfg = ROOMY.replace(n_pes=1)
     pc = encode_pe(codes, 0, cfg)
     v, z = entry_fields(pc.entries, cfg)
     assert pc.fillers == fillers
@@ -73,7 +71,7 @@ def test_gap_lengths(gap, fillers, last_z, tmp_path):
 def test_leading_gap_of_16_from_row_zero():
     codes = np.zeros((17, 1), dtype=np.uint8)
     codes[16, 0] = 3
-    cfg = make_config(n_pes=1)
+    cfg = ROOMY.replace(n_pes=1)
     v, z = entry_fields(encode_pe(codes, 0, cfg).entries, cfg)
     assert v.tolist() == [0, 3] and z.tolist() == [15, 0]
 
@@ -103,7 +101,7 @@ def layers(draw):
         tall[::n_pes][1:gap + 1, 0] = 0
         codes = tall
     width = draw(st.sampled_from([32, 64, 128]))
-    return codes, make_config(n_pes=n_pes, sram_width=width)
+    return codes, ROOMY.replace(n_pes=n_pes, sram_width=width)
 
 
 @settings(max_examples=60, deadline=None)
@@ -130,14 +128,14 @@ def test_round_trip_through_written_images(tmp_path_factory, case):
 def test_small_shapes_and_more_pes_than_rows(shape, n_pes, tmp_path):
     rng = np.random.default_rng(1)
     codes = rng.integers(0, 16, shape).astype(np.uint8)
-    cfg = make_config(n_pes=n_pes)
+    cfg = ROOMY.replace(n_pes=n_pes)
     images, loaded = round_trip(codes, cfg, tmp_path)
     assert np.array_equal(decode_from_images(loaded), codes)
 
 
 def test_all_zero_layer(tmp_path):
     codes = np.zeros((20, 9), dtype=np.uint8)
-    images, loaded = round_trip(codes, make_config(n_pes=3), tmp_path)
+    images, loaded = round_trip(codes, ROOMY.replace(n_pes=3), tmp_path)
     assert all(len(s) == 0 for s in loaded.spmat)
     assert np.array_equal(decode_from_images(loaded), codes)
 
@@ -146,7 +144,7 @@ def test_pointers_split_into_even_and_odd_banks():
     rng = np.random.default_rng(2)
     a = rng.integers(0, 16, (8, 5)).astype(np.uint8)    # 6 pointers
     b = rng.integers(0, 16, (4, 8)).astype(np.uint8)    # 9 pointers: padded to 10
-    cfg = make_config(n_pes=2)
+    cfg = ROOMY.replace(n_pes=2)
     images = pack_layers([layer_of(a, "a"), layer_of(b, "b")], cfg)
     assert [d.ptr_base for d in images.layers] == [0, 6]
     for pe in range(2):
@@ -161,7 +159,7 @@ def test_pointers_split_into_even_and_odd_banks():
 
 def test_spmat_word_layout_entry_zero_in_lsbs(tmp_path):
     codes = np.array([[1], [0], [2]], dtype=np.uint8)   # v=1 z=0, v=2 z=1
-    cfg = make_config(n_pes=1, sram_width=32)
+    cfg = ROOMY.replace(n_pes=1, sram_width=32)
     images, _ = round_trip(codes, cfg, tmp_path)
     line = (tmp_path / "images/pe000/spmat.hex").read_text().splitlines()[0]
     assert line == "00001201"
@@ -173,7 +171,7 @@ def test_pointer_words_of_bcast_width_round_trip(bcast_width, tmp_path):
     with its last pointer, and survives the hex files."""
     from compress.images import ptr_region_length
     rng = np.random.default_rng(bcast_width)
-    cfg = make_config(n_pes=8, bcast_width=bcast_width)
+    cfg = ROOMY.replace(n_pes=8, bcast_width=bcast_width)
     layers = [layer_of(rng.integers(0, 16, (rows, cols)).astype(np.uint8), name=f"l{k}")
               for k, (rows, cols) in enumerate([(19, 13), (7, 19), (5, 7)])]
     images = pack_layers(layers, cfg)
@@ -200,10 +198,11 @@ def _rewrite(directory, rel, data):
     """Replace an image file and its checksum, as a consistent but wrong writer would."""
     import hashlib
     import json
+    from compress.manifest import seal_manifest
     (directory / rel).write_bytes(data)
     manifest = json.loads((directory / "manifest.json").read_text())
     manifest["files"][rel] = hashlib.sha256(data).hexdigest()
-    (directory / "manifest.json").write_text(json.dumps(manifest))
+    (directory / "manifest.json").write_text(json.dumps(seal_manifest(manifest)))
 
 
 def test_pointer_bank_files(tmp_path):
@@ -213,13 +212,13 @@ def test_pointer_bank_files(tmp_path):
     from eie_hw.errors import EIEError
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 16, (12, 9)).astype(np.uint8)
-    narrow = pack_layers([layer_of(codes)], make_config(n_pes=4))
+    narrow = pack_layers([layer_of(codes)], ROOMY.replace(n_pes=4))
     write_images(narrow, tmp_path / "w1")
     assert (tmp_path / "w1/images/pe001/ptr_odd.hex").read_bytes() == \
         words_to_hex(narrow.ptr[1][1::2].astype(np.uint64), narrow.config.ptr_bits)
 
     # 2 x 15-bit pointers a word: 30 bits in 8 hex digits, 2 bits to spare.
-    wide = pack_layers([layer_of(codes)], make_config(n_pes=4, bcast_width=2, spmat_words=4096))
+    wide = pack_layers([layer_of(codes)], ROOMY.replace(n_pes=4, bcast_width=2, spmat_words=4096))
     assert wide.config.ptr_bits == 15
     directory = tmp_path / "w4"
     write_images(wide, directory)

@@ -10,10 +10,7 @@ from amaranth.sim import Simulator
 from eie_hw.act_fifo import ActivationFIFO
 from eie_hw.config import EIEConfig
 
-
-def fifo_config(depth):
-    return EIEConfig(n_pes=4, act_entries=16, fifo_depth=depth, spmat_words=16,
-                     ptr_entries=64)
+from helpers import small_config
 
 
 def run(dut, bench):
@@ -24,7 +21,7 @@ def run(dut, bench):
 
 
 def test_depth_1_full_and_empty():
-    dut = ActivationFIFO(fifo_config(1))
+    dut = ActivationFIFO(small_config(fifo_depth=1, act_entries=16))
 
     async def bench(ctx):
         assert ctx.get(dut.w.ready) and not ctx.get(dut.r.valid) and ctx.get(dut.level) == 0
@@ -53,7 +50,7 @@ def test_depth_1_full_and_empty():
 
 @pytest.mark.parametrize("depth", [2, 8])
 def test_fill_then_drain(depth):
-    dut = ActivationFIFO(fifo_config(depth))
+    dut = ActivationFIFO(small_config(fifo_depth=depth, act_entries=16))
     written = []
 
     async def bench(ctx):
@@ -82,7 +79,7 @@ def test_fill_then_drain(depth):
 @pytest.mark.parametrize("depth,seed", [(1, 1), (2, 2), (3, 3), (8, 4)])
 def test_random_push_pop_keeps_order(depth, seed):
     rng = random.Random(seed)
-    dut = ActivationFIFO(fifo_config(depth))
+    dut = ActivationFIFO(small_config(fifo_depth=depth, act_entries=16))
     items = [{"block": rng.randrange(64), "values": [rng.randrange(-2**15, 2**15)]}
              for _ in range(300)]
     received = []
@@ -121,6 +118,6 @@ def test_random_push_pop_keeps_order(depth, seed):
     assert received == items
 
 
-@pytest.mark.parametrize("config", [fifo_config(1), EIEConfig()])
+@pytest.mark.parametrize("config", [small_config(fifo_depth=1, act_entries=16), EIEConfig()])
 def test_converts_to_verilog(config):
     assert "module" in verilog.convert(ActivationFIFO(config), emit_src=False)

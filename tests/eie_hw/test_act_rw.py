@@ -11,19 +11,14 @@ from compress.fixedpoint import output_stage, wrap
 from eie_hw.act_rw import ActRW
 from eie_hw.config import EIEConfig
 
+from helpers import NARROW_ARITH, small_config
+
 LAT = ActRW.SCAN_LATENCY
 
 
-def small_config(**changes):
-    # acc_bits = act_bits + weight_bits, the narrowest legal accumulator: wraps are easy.
-    base = dict(n_pes=2, act_bits=8, act_frac=4, weight_bits=8, acc_bits=16, act_entries=16,
-                bias_entries=40, max_layers=2, spmat_words=16, ptr_entries=16)
-    base.update(changes)
-    return EIEConfig(**base)
-
-
-WIDE = small_config(act_bits=16, act_frac=8, weight_bits=16, acc_bits=32, act_entries=8,
-                    bias_entries=16)
+NARROW = small_config(n_pes=2, act_entries=16, bias_entries=40, **NARROW_ARITH)
+WIDE = NARROW.replace(act_bits=16, act_frac=8, weight_bits=16, acc_bits=32, act_entries=8,
+                      bias_entries=16)
 
 # Inputs that stay until changed; every other input is a one-cycle pulse (0 unless given).
 LEVELS = ("dst_bank", "io_mode")
@@ -149,7 +144,7 @@ def rand_acc(rng, bits):
                        rng.randint(-300, 300), rng.randint(lo, hi)])
 
 
-@pytest.mark.parametrize("cfg", [small_config(), WIDE])
+@pytest.mark.parametrize("cfg", [NARROW, WIDE])
 def test_random_traffic_matches_model(cfg):
     """Arithmetic reads and writes on the dst bank while the source bank is scanned, with
     layer swaps, clears, same-cycle read/write hits, varying shift, ReLU and bias."""
@@ -186,7 +181,7 @@ def test_random_traffic_matches_model(cfg):
 
 
 def test_dst_read_sees_same_cycle_and_previous_cycle_writes():
-    cfg = small_config()
+    cfg = NARROW
     dut = ActRW(cfg)
     steps = [
         {"dst_ren": 1, "dst_raddr": 3},                                    # untouched: 0
@@ -202,7 +197,7 @@ def test_dst_read_sees_same_cycle_and_previous_cycle_writes():
 
 
 def test_touched_bits_clear_dst_and_host_clear():
-    cfg = small_config()
+    cfg = NARROW
     dut = ActRW(cfg)
     w = lambda b, r, v: {"dst_bank": b, "dst_we": 1, "dst_waddr": r, "dst_wdata": v}
     rd = lambda b, r: {"dst_bank": b, "dst_ren": 1, "dst_raddr": r}
@@ -225,7 +220,7 @@ def test_touched_bits_clear_dst_and_host_clear():
     check_against_model(cfg, steps, seen)
 
 
-@pytest.mark.parametrize("cfg", [small_config(), WIDE])
+@pytest.mark.parametrize("cfg", [NARROW, WIDE])
 def test_host_inputs_into_bank0_pass_through(cfg):
     """Layer 0 input path: host writes into bank 0 (sign-extended, touched), read back
     unchanged through the output stage with shift 0, no ReLU, no bias."""
@@ -251,7 +246,7 @@ def test_host_inputs_into_bank0_pass_through(cfg):
     check_against_model(cfg, steps, seen)
 
 
-@pytest.mark.parametrize("cfg", [small_config(), WIDE])
+@pytest.mark.parametrize("cfg", [NARROW, WIDE])
 def test_output_stage_rounding_saturation_relu(cfg):
     """Directed corners of output_stage: shift 0, 1 and large, round half up on both signs,
     the exact (un-wrapped) rounding add at the top of the range, saturation, ReLU."""
@@ -286,7 +281,7 @@ def test_output_stage_rounding_saturation_relu(cfg):
 
 
 def test_bias_add_wraps_and_host_bias_port():
-    cfg = small_config()
+    cfg = NARROW
     a = cfg.acc_bits
     top = (1 << (a - 1)) - 1
     # Negative ints in the init are two's complement.
@@ -327,7 +322,7 @@ def test_bias_add_wraps_and_host_bias_port():
 def test_scan_and_arith_ports_in_parallel_on_both_banks():
     """In a layer, the scan (source bank) and the arithmetic side (dst bank) read every
     cycle at the same time, each from its own bank."""
-    cfg = small_config()
+    cfg = NARROW
     dut = ActRW(cfg)
     n = cfg.act_entries
     steps = [{"dst_bank": 0, "dst_we": 1, "dst_waddr": r, "dst_wdata": 1000 + r}
@@ -340,6 +335,6 @@ def test_scan_and_arith_ports_in_parallel_on_both_banks():
     assert scans == n
 
 
-@pytest.mark.parametrize("cfg", [EIEConfig(), small_config(act_entries=5, bias_entries=7)])
+@pytest.mark.parametrize("cfg", [EIEConfig(), NARROW.replace(act_entries=5, bias_entries=7)])
 def test_converts_to_verilog(cfg):
     assert "module" in verilog.convert(ActRW(cfg, bias_init=[-1, 3]), emit_src=False)

@@ -13,21 +13,16 @@ from eie_hw.act_rw import ActRW
 from eie_hw.arith import ArithmeticUnit
 from eie_hw.config import EIEConfig
 
-
-def make_config(**changes):
-    base = dict(n_pes=2, act_bits=8, act_frac=4, weight_bits=8, acc_bits=16, act_entries=8,
-                bias_entries=16, max_layers=2, spmat_words=16, ptr_entries=16)
-    base.update(changes)
-    return EIEConfig(**base)
+from helpers import NARROW_ARITH, small_config
 
 
 # Narrowest accumulator (wraps often), few rows (same-row hits often).
-NARROW = make_config()
+NARROW = small_config(n_pes=2, act_entries=8, bias_entries=16, max_layers=2, **NARROW_ARITH)
 # Other entry fields, and a codebook depth that is not a power of two.
-ODD = make_config(code_bits=3, index_bits=5, max_layers=3)
+ODD = NARROW.replace(code_bits=3, index_bits=5, max_layers=3)
 # The default widths, with enough rows for filler entries (z = 15) to matter.
-WIDE = make_config(act_bits=16, act_frac=8, weight_bits=16, acc_bits=32, act_entries=40,
-                   bias_entries=48, max_layers=3)
+WIDE = NARROW.replace(act_bits=16, act_frac=8, weight_bits=16, acc_bits=32, act_entries=40,
+                      bias_entries=48, max_layers=3)
 
 
 class Harness(Elaboratable):
@@ -306,7 +301,7 @@ def test_layers_banks_clear_host_inputs_and_scan_path():
     inputs = {r: rand_value(cfg, rng) for r in range(n) if r != 3}
     s0 = rand_stream(cfg, rng, 30)
     # Layer 1 leaves row n-1 untouched.
-    s1 = [e for e in rand_stream(make_config(act_entries=n - 1), rng, 30)]
+    s1 = [e for e in rand_stream(NARROW.replace(act_entries=n - 1), rng, 30)]
     reads = [(r, base, use, shift, relu) for r in range(n)
              for base, use, shift, relu in ((0, 0, 0, 0), (3, 1, 0, 0), (8, 1, 1, 1),
                                             (8, 1, 4, 0), (2, 0, 7, 0), (0, 1, 15, 0))]
@@ -357,8 +352,7 @@ def test_io_mode_codebook_writes_by_host():
     assert (macs0, macs1, macs2) == (0, len(entries), 0)
 
 
-@pytest.mark.parametrize("cfg", [EIEConfig(), make_config(code_bits=3, index_bits=5, max_layers=3,
-                                                          act_entries=5)])
+@pytest.mark.parametrize("cfg", [EIEConfig(), ODD.replace(act_entries=5)])
 def test_converts_to_verilog(cfg, signal_ports):
     dut = ArithmeticUnit(cfg, codebook_init=[0, -1, 2])
     assert "module" in verilog.convert(dut, emit_src=False, ports=signal_ports(dut))

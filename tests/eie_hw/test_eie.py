@@ -6,14 +6,15 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
-from compress.fixedpoint import choose_weight_frac
 from compress.images import pack_layers
 from compress.model import CompressedLayer
-from eie_hw.config import EIEConfig
 from eie_hw.eie import CORE, EIE, Control, Target
 from sim.amaranth_backend import AmaranthHost, run_amaranth, run_samples
 from sim.golden import GoldenModel
 from sim.host import Write
+
+from helpers import (assert_matches_golden, random_inputs, random_layer, random_network,
+                     small_config)
 
 # Cycles a layer costs on top of its busiest PE's entries when every PE has the same work
 # (measured, and documented in docs/architecture.md): descriptor fetch and decode (2),
@@ -22,51 +23,17 @@ from sim.host import Write
 LAYER_OVERHEAD = 17
 
 
-def small_config(n_pes=4, fifo_depth=2, sram_width=32, **kw):
-    base = dict(spmat_words=512, ptr_entries=512, act_entries=32, bias_entries=128,
-                max_layers=4)
-    base.update(kw)
-    return EIEConfig(n_pes=n_pes, fifo_depth=fifo_depth, sram_width=sram_width, **base)
-
-
-def random_layer(rng, name, n_in, n_out, density, relu, bias=True, weight_frac=None,
-                 config=None):
-    codes = np.where(rng.random((n_out, n_in)) < density,
-                     rng.integers(1, 16, (n_out, n_in)), 0).astype(np.uint8)
-    codebook = rng.normal(0, 0.5, 16).astype(np.float32)
-    codebook[0] = 0
-    if weight_frac is None:
-        weight_frac = min(12, choose_weight_frac(codebook, config or EIEConfig()))
-    return CompressedLayer(name=name, codes=codes, codebook=codebook,
-                           weight_frac=weight_frac, relu=relu,
-                           bias=rng.normal(0, 0.3, n_out).astype(np.float32) if bias else None)
-
-
-def random_network(rng, dims, density, config):
-    return [random_layer(rng, f"fc{k}", n_in, n_out, density, relu=k < len(dims) - 2,
-                         bias=bool(rng.random() < 0.7), config=config)
-            for k, (n_in, n_out) in enumerate(zip(dims, dims[1:]))]
+# The memories these tests were written for; more bias room than small_config's: the
+# randomized test puts up to 3 layers of 25 rows (75 biases) on one PE.
+ROOM = dict(spmat_words=512, ptr_entries=512, bias_entries=128)
 
 
 def check_against_golden(layers, config, x, **kw):
     images = pack_layers(layers, config)
     golden = GoldenModel(images).run(inputs_float=x)
     run = run_amaranth(images, golden.inputs, config, **kw)
-    for s in range(len(golden.inputs)):
-        for k, layer in enumerate(golden.layers):
-            assert np.array_equal(run.layer_outputs[s][k], layer.outputs[s]), \
-                f"sample {s} layer {layer.name}"
-        # A PE is busy exactly one cycle per entry of a non-zero column.
-        work = sum(layer.work_per_pe[s] for layer in golden.layers)
-        assert run.pe_busy[s] == work.tolist()
-        assert run.macs[s] == work.tolist()
+    assert_matches_golden(run, golden)
     return images, golden, run
-
-
-def inputs(rng, n, cols, zero_fraction=0.4):
-    x = rng.normal(0, 1.5, (n, cols))          # negative activations included
-    x[rng.random(x.shape) < zero_fraction] = 0
-    return x
 
 
 @pytest.mark.parametrize("n_pes,fifo_depth,sram_width,bcast_width", [
@@ -75,24 +42,24 @@ def inputs(rng, n, cols, zero_fraction=0.4):
 ])
 def test_random_networks_bit_exact(n_pes, fifo_depth, sram_width, bcast_width):
     rng = np.random.default_rng(n_pes * 100 + fifo_depth * 10 + sram_width + bcast_width)
-    config = small_config(n_pes, fifo_depth, sram_width, bcast_width=bcast_width)
+    config = small_config(n_pes, fifo_depth, sram_width, bcast_width, **ROOM)
     dims = [int(d) for d in rng.integers(n_pes, 3 * n_pes + 20, 3)]
     layers = random_network(rng, dims, 0.25, config)
-    check_against_golden(layers, config, inputs(rng, 2, dims[0]))
+    check_against_golden(layers, config, random_inputs(rng, 2, dims[0]))
 
 
 def test_three_layers_with_fillers_and_negative_inputs():
     rng = np.random.default_rng(7)
-    config = small_config(n_pes=2, fifo_depth=2, sram_width=64)
+    config = small_config(n_pes=2, fifo_depth=2, sram_width=64, **ROOM)
     # 60 rows over 2 PEs at 3 % density: gaps of more than 15 local rows need fillers.
     layers = random_network(rng, [24, 60, 40, 6], 0.03, config)
-    images, golden, run = check_against_golden(layers, config, inputs(rng, 2, 24, 0.2))
+    images, golden, run = check_against_golden(layers, config, random_inputs(rng, 2, 24, 0.2))
     assert sum(sum(d.fillers) for d in images.layers) > 0
 
 
 def test_all_zero_activations_give_the_bias():
     rng = np.random.default_rng(8)
-    config = small_config(n_pes=3)
+    config = small_config(n_pes=3, **ROOM)
     layers = random_network(rng, [10, 12, 5], 0.3, config)
     images, golden, run = check_against_golden(layers, config, np.zeros((1, 10)))
     assert not golden.layers[0].work_per_pe.any()      # nothing broadcast in layer 0
@@ -113,16 +80,18 @@ def test_layer_filling_the_memories_exactly():
     codebook[0] = 0
     layer = CompressedLayer("full", codes, codebook, 10, False,
                             rng.normal(0, 0.1, rows).astype(np.float32))
-    images, golden, run = check_against_golden([layer], config, inputs(rng, 1, cols, 0.0))
+    x = random_inputs(rng, 1, cols, 0.0)
+    images, golden, run = check_against_golden([layer], config, x)
     assert all(images.spmat_words(pe) == config.spmat_words for pe in range(n_pes))
 
 
 @pytest.mark.parametrize("n_pes,bcast_width", [(3, 1), (4, 4)])
 def test_host_port_loading_equals_backdoor(n_pes, bcast_width):
     rng = np.random.default_rng(10)
-    config = small_config(n_pes=n_pes, fifo_depth=2, sram_width=64, bcast_width=bcast_width)
+    config = small_config(n_pes=n_pes, fifo_depth=2, sram_width=64, bcast_width=bcast_width,
+                          **ROOM)
     layers = random_network(rng, [14, 20, 7], 0.3, config)
-    x = inputs(rng, 1, 14)
+    x = random_inputs(rng, 1, 14)
     _, _, backdoor = check_against_golden(layers, config, x)
     _, _, host = check_against_golden(layers, config, x, load_via_host=True)
     assert host.layer_cycles == backdoor.layer_cycles
@@ -136,7 +105,7 @@ def test_balanced_layer_runs_at_one_entry_per_cycle():
     codebook = np.linspace(-0.5, 0.5, 16).astype(np.float32)
     codebook[0] = 0
     layer = CompressedLayer("dense", codes, codebook, 12, True)
-    config = small_config(n_pes=n_pes, fifo_depth=8, sram_width=64, act_entries=16)
+    config = small_config(n_pes=n_pes, fifo_depth=8, sram_width=64, act_entries=16, **ROOM)
     images, golden, run = check_against_golden([layer], config, np.ones((1, cols)))
     work = int(golden.layers[0].work_per_pe.max())
     assert work == 96
@@ -147,11 +116,11 @@ def test_balanced_layer_runs_at_one_entry_per_cycle():
 
 def test_deep_fifo_hides_imbalance_and_shallow_one_stalls():
     rng = np.random.default_rng(11)
-    layer = random_layer(rng, "l", 32, 64, 0.3, relu=False, weight_frac=10)
-    x = inputs(rng, 1, 32, 0.0)
+    layer = random_layer(rng, 32, 64, 0.3, relu=False, bias=True, weight_frac=10)
+    x = random_inputs(rng, 1, 32, 0.0)
     cycles = {}
     for depth in (1, 8):
-        config = small_config(n_pes=4, fifo_depth=depth, sram_width=64)
+        config = small_config(n_pes=4, fifo_depth=depth, sram_width=64, **ROOM)
         _, golden, run = check_against_golden([layer], config, x)
         cycles[depth] = run.layer_cycles[0][0]
         work = int(golden.layers[0].work_per_pe.max())
@@ -161,10 +130,10 @@ def test_deep_fifo_hides_imbalance_and_shallow_one_stalls():
 
 def test_reset_in_the_middle_of_a_layer_then_clean_run():
     rng = np.random.default_rng(12)
-    config = small_config(n_pes=2, fifo_depth=2, sram_width=32)
+    config = small_config(n_pes=2, fifo_depth=2, sram_width=32, **ROOM)
     layers = random_network(rng, [12, 16, 6], 0.4, config)
     images = pack_layers(layers, config)
-    golden = GoldenModel(images).run(inputs_float=inputs(rng, 1, 12, 0.1))
+    golden = GoldenModel(images).run(inputs_float=random_inputs(rng, 1, 12, 0.1))
     dut = EIE(config, images=images)
     reset = Signal()
     top = Module()
@@ -206,10 +175,10 @@ def test_randomized_configs_and_layers(seed, n_pes, fifo_depth, sram_width, n_la
                                        wide):
     rng = np.random.default_rng(seed)
     bcast_width = 1 << min(wide, (n_pes & -n_pes).bit_length() - 1)   # a power of 2 | n_pes
-    config = small_config(n_pes, fifo_depth, sram_width, bcast_width=bcast_width)
+    config = small_config(n_pes, fifo_depth, sram_width, bcast_width, **ROOM)
     dims = [int(d) for d in rng.integers(1, 2 * n_pes + 24, n_layers + 1)]
     layers = random_network(rng, dims, density, config)
-    check_against_golden(layers, config, inputs(rng, 1, dims[0], float(rng.random())))
+    check_against_golden(layers, config, random_inputs(rng, 1, dims[0], float(rng.random())))
 
 
 def test_back_to_back_reads_of_every_target_answer_in_order():
@@ -217,7 +186,7 @@ def test_back_to_back_reads_of_every_target_answer_in_order():
     counters, the layer table and activations, each answer the word it asked for."""
     from eie_hw.pe import PEImages
     rng = np.random.default_rng(21)
-    config = small_config(n_pes=3, fifo_depth=2, sram_width=32)
+    config = small_config(n_pes=3, fifo_depth=2, sram_width=32, **ROOM)
     images = pack_layers(random_network(rng, [9, 12, 5], 0.4, config), config)
     dut = EIE(config, images=images)
     acts = {(j % 3, j // 3): int(rng.integers(1, 500)) for j in range(9)}

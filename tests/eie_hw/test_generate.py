@@ -18,12 +18,12 @@ from eie_hw.memory_map import pe_image_dir
 from eie_hw.pe import PE_MODULE
 from eie_hw.tools import verilator_bin, verilator_env
 
-SMALL = dict(spmat_words=32, ptr_entries=32, act_entries=8, bias_entries=16, max_layers=4)
+from helpers import TINY_MEMORIES, small_config
+
 CONFIGS = {
-    "1pe-fifo1-w64": EIEConfig(n_pes=1, fifo_depth=1, sram_width=64, **SMALL),
-    "3pe-fifo8-w32": EIEConfig(n_pes=3, fifo_depth=8, sram_width=32, **SMALL),
-    "4pe-fifo3-w16-bcast4": EIEConfig(n_pes=4, fifo_depth=3, sram_width=16, bcast_width=4,
-                                      **SMALL),
+    "1pe-fifo1-w64": small_config(1, 1, 64, act_entries=8, **TINY_MEMORIES),
+    "3pe-fifo8-w32": small_config(3, 8, 32, act_entries=8, **TINY_MEMORIES),
+    "4pe-fifo3-w16-bcast4": small_config(4, 3, 16, 4, act_entries=8, **TINY_MEMORIES),
 }
 
 

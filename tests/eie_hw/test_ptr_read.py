@@ -13,8 +13,9 @@ from compress.model import CompressedLayer
 from eie_hw.config import EIEConfig
 from eie_hw.ptr_read import PointerRead
 
-CFG = EIEConfig(n_pes=2, act_entries=64, fifo_depth=2, sram_width=32, spmat_words=64,
-                ptr_entries=256, bias_entries=64, max_layers=4)
+from helpers import small_config
+
+CFG = small_config(n_pes=2, act_entries=64, spmat_words=64)
 
 
 def random_pointers(rng, n, config, empty=0.3):

@@ -9,13 +9,11 @@ from amaranth.sim import Simulator
 
 from compress.images import pack_layers
 from compress.model import CompressedLayer
-from eie_hw.config import EIEConfig
 from eie_hw.spmat_read import SpmatRead
 
+from helpers import small_config
 
-def make_config(sram_width, spmat_words=64):
-    return EIEConfig(n_pes=2, act_entries=32, sram_width=sram_width, spmat_words=spmat_words,
-                     ptr_entries=128, bias_entries=64, max_layers=2)
+BASE = small_config(n_pes=2, spmat_words=64)
 
 
 def to_words(entries, config):
@@ -88,7 +86,7 @@ def packed_layer(config, seed, rows=40, cols=48):
 
 @pytest.mark.parametrize("sram_width", [32, 64, 128])
 def test_packed_columns_back_to_back(sram_width):
-    config = make_config(sram_width)
+    config = BASE.replace(sram_width=sram_width)
     images = packed_layer(config, seed=sram_width)
     rng = random.Random(sram_width)
     for pe in range(config.n_pes):
@@ -116,7 +114,7 @@ def test_packed_columns_back_to_back(sram_width):
 @pytest.mark.parametrize("sram_width,seed", [(32, 1), (64, 2), (128, 3), (8, 4)])
 def test_random_words_and_ranges_with_gaps(sram_width, seed):
     """Arbitrary entry bits, ranges that jump back and forth, inp with idle cycles."""
-    config = make_config(sram_width, spmat_words=32)
+    config = BASE.replace(sram_width=sram_width, spmat_words=32)
     rng = random.Random(seed)
     n = config.spmat_entries
     entries = [rng.randrange(1 << config.entry_bits) for _ in range(n)]
@@ -133,7 +131,7 @@ def test_random_words_and_ranges_with_gaps(sram_width, seed):
 
 
 def test_reads_count_distinct_consecutive_words():
-    config = make_config(32)     # 4 entries per word
+    config = BASE.replace(sram_width=32)     # 4 entries per word
     entries = list(range(1, config.spmat_entries + 1))
     entries = [e & 0xFF for e in entries]
     # Word 0 only, word 0 again (no read), words 0..2, word 2 again, word 1, word 5.
@@ -147,7 +145,7 @@ def test_reads_count_distinct_consecutive_words():
 
 
 def test_single_entry_ranges_one_per_cycle():
-    config = make_config(64)
+    config = BASE.replace(sram_width=64)
     entries = [(7 * i + 3) & 0xFF for i in range(config.spmat_entries)]
     ranges = [(i, i + 1, i) for i in range(0, 40)] + [(i, i + 1, -i) for i in range(90, 70, -1)]
     dut = SpmatRead(config, init=to_words(entries, config))
@@ -160,7 +158,7 @@ def test_single_entry_ranges_one_per_cycle():
 
 
 def test_clear_reads_host_port_and_io_mode():
-    config = make_config(32, spmat_words=16)
+    config = BASE.replace(sram_width=32, spmat_words=16)
     entries = [(3 * i) & 0xFF for i in range(config.spmat_entries)]
     dut = SpmatRead(config, init=to_words(entries, config))
     seen = []
@@ -217,8 +215,9 @@ def test_clear_reads_host_port_and_io_mode():
     sim.run()
 
 
-@pytest.mark.parametrize("config", [make_config(8, spmat_words=1), make_config(64),
-                                    make_config(128, spmat_words=100)])
+@pytest.mark.parametrize("config", [BASE.replace(sram_width=8, spmat_words=1),
+                                    BASE.replace(sram_width=64),
+                                    BASE.replace(sram_width=128, spmat_words=100)])
 def test_converts_to_verilog(config, signal_ports):
     dut = SpmatRead(config, init=[1, 2][:config.spmat_words])
     assert "module" in verilog.convert(dut, emit_src=False, ports=signal_ports(dut))

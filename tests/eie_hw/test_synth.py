@@ -26,16 +26,16 @@ from eie_hw.generate import sram_bits_per_pe
 from eie_hw.synth import PAPER, parse_liberty
 from eie_hw.tools import sta_bin
 
+from helpers import TINY_MEMORIES, small_config
+
 PDK = Path(__file__).resolve().parents[2].parent / "shared" / "pdk"
 TYP = PDK / "nangate45_typ.lib.gz"
 
-SMALL = dict(n_pes=2, sram_width=32, spmat_words=32, ptr_entries=32, bias_entries=16,
-             max_layers=2)
 # act_entries 9 -> 16 and fifo_depth 5 -> 7 keep every address and counter width:
 # range(9) and range(16) are 4 bits, col_bits = bits(2*9-1) = bits(2*16-1) = 5,
 # FIFO pointers range(5)/range(7) and levels range(6)/range(8) are 3 bits.
-CFG_A = EIEConfig(act_entries=9, fifo_depth=5, **SMALL)
-CFG_B = EIEConfig(act_entries=16, fifo_depth=7, **SMALL)
+CFG_A = small_config(n_pes=2, fifo_depth=5, act_entries=9, max_layers=2, **TINY_MEMORIES)
+CFG_B = CFG_A.replace(act_entries=16, fifo_depth=7)
 COUNTERS = 4 * 32
 
 

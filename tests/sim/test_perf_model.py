@@ -1,10 +1,10 @@
 """The performance model (sim/perf_model.py) against the Amaranth RTL: every counter,
 cycle for cycle.
 
-`assert_model_matches(run_hw, run_model)` is the comparison; a hardware run from any
-backend (Amaranth, Verilator) goes through the same helper. The randomized cases are
-seeded (deterministic); `EIE_PERF_MODEL_CASES=N` adds N more random cases for a longer
-check.
+`assert_same_counters(run_hw, run_model)` (tests/helpers.py) is the comparison; a
+hardware run from any backend (Amaranth, Verilator) goes through the same helper. The
+randomized cases are seeded (deterministic); `EIE_PERF_MODEL_CASES=N` adds N more random
+cases for a longer check.
 """
 
 import os
@@ -16,57 +16,16 @@ from compress.images import pack_layers
 from compress.model import CompressedLayer
 from eie_hw.act_rw import ActRW
 from eie_hw.ccu import CCU
-from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 from sim.amaranth_backend import run_amaranth
 from sim.golden import GoldenModel
 from sim import perf_model
-from sim.perf_model import (ModelRun, layer_inputs_from_golden, run_model,
-                            run_model_nonzeros)
+from sim.perf_model import layer_inputs_from_golden, run_model, run_model_nonzeros
 
-COUNTERS = ("total_cycles", "layer_cycles", "stall_cycles", "pe_busy", "pe_starved",
-            "spmat_reads", "macs")
+from helpers import assert_same_counters, random_inputs, random_network, small_config
 
-
-def assert_model_matches(run_hw, run_model: ModelRun):
-    """Every counter of every sample equal; the message names the first difference."""
-    for name in COUNTERS:
-        hw, model = getattr(run_hw, name), getattr(run_model, name)
-        assert len(hw) == len(model), f"{name}: {len(hw)} samples vs {len(model)}"
-        for s, (h, m) in enumerate(zip(hw, model)):
-            assert h == m, f"sample {s} {name}: hardware {h}, model {m}"
-
-
-def small_config(n_pes=4, fifo_depth=2, sram_width=32, **kw):
-    base = dict(spmat_words=256, ptr_entries=256, act_entries=16, bias_entries=64,
-                max_layers=4)
-    base.update(kw)
-    return EIEConfig(n_pes=n_pes, fifo_depth=fifo_depth, sram_width=sram_width, **base)
-
-
-def codebook(rng):
-    values = rng.normal(0, 0.5, 16).astype(np.float32)
-    values[0] = 0
-    return values
-
-
-def random_layer(rng, name, n_in, n_out, density, relu):
-    codes = np.where(rng.random((n_out, n_in)) < density,
-                     rng.integers(1, 16, (n_out, n_in)), 0).astype(np.uint8)
-    bias = rng.normal(0, 0.3, n_out).astype(np.float32) if rng.random() < 0.7 else None
-    return CompressedLayer(name=name, codes=codes, codebook=codebook(rng), weight_frac=10,
-                           relu=relu, bias=bias)
-
-
-def random_network(rng, dims, density):
-    return [random_layer(rng, f"fc{k}", n_in, n_out, density, relu=k < len(dims) - 2)
-            for k, (n_in, n_out) in enumerate(zip(dims, dims[1:]))]
-
-
-def random_inputs(rng, n, cols, zero_fraction):
-    x = rng.normal(0, 1.5, (n, cols))          # negative activations included
-    x[rng.random(x.shape) < zero_fraction] = 0
-    return x
+# The draw order and weight fraction this file's seeds were chosen with.
+DRAWS = dict(weight_frac=10, order=("codes", "coin", "bias", "codebook"))
 
 
 def compare(layers, config, x, run_config=None):
@@ -75,7 +34,7 @@ def compare(layers, config, x, run_config=None):
     golden = GoldenModel(images).run(inputs_float=x)
     hw = run_amaranth(images, golden.inputs, run_config)
     model = run_model(images, golden, run_config)
-    assert_model_matches(hw, model)
+    assert_same_counters(hw, model)
     return images, golden, hw, model
 
 
@@ -83,11 +42,11 @@ def random_case(seed, n_pes, fifo_depth, sram_width, special, bcast_width=1):
     """1-3 layers of up to 40 x 40; a random-sparsity sample plus a `special` one."""
     rng = np.random.default_rng(seed)
     per_pe = -(-40 // n_pes)
-    config = small_config(n_pes, fifo_depth, sram_width, act_entries=per_pe,
-                          bias_entries=3 * per_pe, bcast_width=bcast_width)
+    config = small_config(n_pes, fifo_depth, sram_width, bcast_width, act_entries=per_pe,
+                          bias_entries=3 * per_pe)
     dims = [int(d) for d in rng.integers(1, 41, int(rng.integers(1, 4)) + 1)]
     density = float(rng.choice([0.02, 0.1, 0.25, 0.5]))
-    layers = random_network(rng, dims, density)
+    layers = random_network(rng, dims, density, **DRAWS)
     x = random_inputs(rng, 1, dims[0], float(rng.random()))
     extra = np.zeros((1, dims[0])) if special == "zero" else random_inputs(rng, 1, dims[0], 0)
     return layers, config, np.concatenate([x, extra])
@@ -130,7 +89,7 @@ def dense_layer(n_in, n_out, name="dense"):
 
 def test_balanced_dense_layer_with_full_fifos():
     """Every PE has 4 entries per column: broadcasts outrun the PEs and the FIFOs fill."""
-    config = small_config(n_pes=4, fifo_depth=2, sram_width=64)
+    config = small_config(n_pes=4, fifo_depth=2, sram_width=64, act_entries=16)
     _, _, hw, _ = compare([dense_layer(24, 16)], config, np.ones((1, 24)))
     assert hw.stall_cycles[0] > 0
     assert hw.pe_busy[0] == [24 * 4] * 4
@@ -140,7 +99,7 @@ def test_fillers_and_fifo_depth_of_the_design_not_of_the_images():
     rng = np.random.default_rng(7)
     config = small_config(n_pes=2, fifo_depth=8, sram_width=64, act_entries=32)
     # 60 rows over 2 PEs at 3 % density: gaps longer than 15 local rows need fillers.
-    layers = random_network(rng, [24, 60, 6], 0.03)
+    layers = random_network(rng, [24, 60, 6], 0.03, **DRAWS)
     run_config = small_config(n_pes=2, fifo_depth=1, sram_width=64, act_entries=32)
     images, _, hw, _ = compare(layers, config, random_inputs(rng, 1, 24, 0.2), run_config)
     assert sum(sum(d.fillers) for d in images.layers) > 0
@@ -155,7 +114,7 @@ def test_rtl_constants_the_model_is_built_on():
 
 def test_balanced_layer_costs_its_work_plus_17():
     """docs/architecture.md, "Cycle cost of a layer": max entries per PE + 17."""
-    config = small_config(n_pes=4, fifo_depth=8, sram_width=64)
+    config = small_config(n_pes=4, fifo_depth=8, sram_width=64, act_entries=16)
     images = pack_layers([dense_layer(6, 64)], config)
     run = run_model_nonzeros(images, [[np.ones(6, bool)]])
     assert run.layer_cycles == [[96 + 17]]
@@ -165,8 +124,8 @@ def test_balanced_layer_costs_its_work_plus_17():
 
 def test_input_forms_agree_and_counters_add_up():
     rng = np.random.default_rng(3)
-    config = small_config(n_pes=3, fifo_depth=2, sram_width=64)
-    images = pack_layers(random_network(rng, [20, 25, 9], 0.3), config)
+    config = small_config(n_pes=3, fifo_depth=2, sram_width=64, act_entries=16)
+    images = pack_layers(random_network(rng, [20, 25, 9], 0.3, **DRAWS), config)
     golden = GoldenModel(images).run(inputs_float=random_inputs(rng, 3, 20, 0.5))
     a = run_model(images, golden)
     b = run_model(images, layer_inputs_from_golden(golden))
@@ -181,7 +140,7 @@ def test_input_forms_agree_and_counters_add_up():
 
 
 def test_all_zero_layer_costs_only_the_scan():
-    config = small_config(n_pes=4, fifo_depth=2)
+    config = small_config(n_pes=4, fifo_depth=2, act_entries=16)
     images = pack_layers([dense_layer(8, 8)], config)
     run = run_model_nonzeros(images, [[np.zeros(8, bool)]])
     assert run.pe_busy == [[0] * 4] and run.spmat_reads == [[0] * 4]
@@ -194,10 +153,10 @@ def test_all_zero_layer_costs_only_the_scan():
 
 
 def test_bad_arguments():
-    config = small_config(n_pes=2)
+    config = small_config(n_pes=2, act_entries=16)
     images = pack_layers([dense_layer(4, 4)], config)
     with pytest.raises(EIEError, match="packed for a different"):
-        run_model_nonzeros(images, [[np.ones(4, bool)]], small_config(n_pes=4))
+        run_model_nonzeros(images, [[np.ones(4, bool)]], small_config(n_pes=4, act_entries=16))
     with pytest.raises(EIEError, match="inputs of 2 layers"):
         run_model_nonzeros(images, [[np.ones(4, bool)] * 2])
     with pytest.raises(EIEError, match="takes 4 activations"):

@@ -14,16 +14,16 @@ import pytest
 
 pytest.importorskip("cocotb_tools.runner")
 
-from compress.fixedpoint import choose_weight_frac  # noqa: E402
 from compress.images import pack_layers, write_images  # noqa: E402
-from compress.model import CompressedLayer  # noqa: E402
-from eie_hw.config import EIEConfig  # noqa: E402
 from eie_hw.errors import EIEError  # noqa: E402
 from sim.amaranth_backend import run_amaranth  # noqa: E402
 from sim.golden import GoldenModel  # noqa: E402
 from sim.perf_model import run_model  # noqa: E402
 from sim.verilator_backend import (BUILD_ROOT_ENV, build_design, report_fields,  # noqa: E402
                                    run_verilator)
+
+from helpers import (assert_matches_golden, assert_same_counters, random_inputs,  # noqa: E402
+                     random_network, small_config)
 
 
 @pytest.fixture(scope="session")
@@ -37,60 +37,16 @@ def build_root(tmp_path_factory):
     return explicit if explicit else tmp_path_factory.mktemp("verilator-build")
 
 
-def small_config(n_pes, fifo_depth, sram_width, bcast_width=1):
-    return EIEConfig(n_pes=n_pes, fifo_depth=fifo_depth, sram_width=sram_width,
-                     bcast_width=bcast_width, spmat_words=256, ptr_entries=256,
-                     act_entries=32, bias_entries=64, max_layers=4)
-
-
-def random_network(rng, dims, density, config):
-    layers = []
-    for k, (n_in, n_out) in enumerate(zip(dims, dims[1:])):
-        codes = np.where(rng.random((n_out, n_in)) < density,
-                         rng.integers(1, 16, (n_out, n_in)), 0).astype(np.uint8)
-        codebook = rng.normal(0, 0.5, 16).astype(np.float32)
-        codebook[0] = 0
-        bias = rng.normal(0, 0.3, n_out).astype(np.float32) if k != 1 else None
-        layers.append(CompressedLayer(
-            name=f"fc{k}", codes=codes, codebook=codebook,
-            weight_frac=min(12, choose_weight_frac(codebook, config)),
-            relu=k < len(dims) - 2, bias=bias))
-    return layers
-
-
-def random_inputs(rng, n, cols, zero_fraction=0.35):
-    x = rng.normal(0, 1.5, (n, cols))          # negative activations included
-    x[rng.random(x.shape) < zero_fraction] = 0
-    x[0, 0] = 0                                 # at least one zero
-    x[0, -1] = -abs(x[0, -1]) - 0.5             # and one negative
-    return x
-
-
 def prepare(tmp_path, rng, config, dims, density=0.3, samples=2):
-    layers = random_network(rng, dims, density, config)
+    # No coin toss for the bias: every network has layers with and without one.
+    layers = random_network(rng, dims, density, config, bias=lambda k: k != 1)
     images = pack_layers(layers, config)
     write_images(images, tmp_path / "model")
-    golden = GoldenModel(images).run(inputs_float=random_inputs(rng, samples, dims[0]))
+    x = random_inputs(rng, samples, dims[0], 0.35)
+    x[0, 0] = 0                                 # at least one zero
+    x[0, -1] = -abs(x[0, -1]) - 0.5             # and one negative
+    golden = GoldenModel(images).run(inputs_float=x)
     return images, golden
-
-
-def check_outputs(run, golden):
-    for s in range(len(golden.inputs)):
-        for k, layer in enumerate(golden.layers):
-            assert np.array_equal(run.layer_outputs[s][k], layer.outputs[s]), \
-                f"sample {s} layer {layer.name}"
-        work = sum(layer.work_per_pe[s] for layer in golden.layers)
-        assert run.pe_busy[s] == work.tolist()
-
-
-def check_same_cycles(verilator, amaranth):
-    assert verilator.total_cycles == amaranth.total_cycles
-    assert verilator.layer_cycles == amaranth.layer_cycles
-    assert verilator.stall_cycles == amaranth.stall_cycles
-    assert verilator.pe_busy == amaranth.pe_busy
-    assert verilator.pe_starved == amaranth.pe_starved
-    assert verilator.spmat_reads == amaranth.spmat_reads
-    assert verilator.macs == amaranth.macs
 
 
 # (n_pes, fifo_depth, sram_width, bcast_width): the last one broadcasts 2 columns at once.
@@ -99,6 +55,8 @@ CONFIGS = [(2, 1, 32, 1), (3, 2, 64, 1), (4, 8, 128, 2)]
 # three: the first configuration is built (only) with VCD tracing support, which the
 # waveform test needs anyway; tracing is off unless a run asks for waves.
 TRACED = {CONFIGS[0]: "vcd"}
+# The two runs, as assert_same_counters names them when they differ.
+NAMES = ("Verilator", "Amaranth")
 
 
 def run_on(tmp_path, images, golden, config, build_root, **kw):
@@ -117,13 +75,10 @@ def test_backdoor_bit_exact_and_cycle_exact(tmp_path, build_root, n_pes, fifo_de
     images, golden = prepare(tmp_path, rng, config, dims)
     run = run_on(tmp_path, images, golden, config, build_root)
     assert run.waves is None
-    check_outputs(run, golden)
-    check_same_cycles(run, run_amaranth(images, golden.inputs, config))
+    assert_matches_golden(run, golden)
+    assert_same_counters(run, run_amaranth(images, golden.inputs, config), NAMES)
     # The performance model predicts the RTL's every counter exactly (issue 6).
-    model = run_model(images, golden, config)
-    for field in ("total_cycles", "layer_cycles", "stall_cycles", "pe_busy", "pe_starved",
-                  "spmat_reads", "macs"):
-        assert getattr(model, field) == getattr(run, field), field
+    assert_same_counters(run, run_model(images, golden, config), ("Verilator", "model"))
     assert run.total_cycles[0] > 0 and run.host_cycles > sum(run.total_cycles)
 
 
@@ -132,8 +87,9 @@ def test_host_port_loading(tmp_path, build_root):
     config = small_config(*CONFIGS[2])
     images, golden = prepare(tmp_path, rng, config, [13, 17, 7], samples=1)
     run = run_on(tmp_path, images, golden, config, build_root, load_via_host=True)
-    check_outputs(run, golden)
-    check_same_cycles(run, run_amaranth(images, golden.inputs, config, load_via_host=True))
+    assert_matches_golden(run, golden)
+    amaranth = run_amaranth(images, golden.inputs, config, load_via_host=True)
+    assert_same_counters(run, amaranth, NAMES)
 
 
 def test_three_layer_network_with_fillers(tmp_path, build_root):
@@ -144,8 +100,8 @@ def test_three_layer_network_with_fillers(tmp_path, build_root):
     assert len(images.layers) == 3
     assert sum(sum(d.fillers) for d in images.layers) > 0
     run = run_on(tmp_path, images, golden, config, build_root)
-    check_outputs(run, golden)
-    check_same_cycles(run, run_amaranth(images, golden.inputs, config))
+    assert_matches_golden(run, golden)
+    assert_same_counters(run, run_amaranth(images, golden.inputs, config), NAMES)
 
 
 def test_design_fifo_depth_differs_from_the_packed_one(tmp_path, build_root):
@@ -155,8 +111,8 @@ def test_design_fifo_depth_differs_from_the_packed_one(tmp_path, build_root):
     images, golden = prepare(tmp_path, rng, packed, [20, 30, 8], samples=1)
     design = small_config(*CONFIGS[1])
     run = run_on(tmp_path, None, golden, design, build_root)
-    check_outputs(run, golden)
-    check_same_cycles(run, run_amaranth(images, golden.inputs, design))
+    assert_matches_golden(run, golden)
+    assert_same_counters(run, run_amaranth(images, golden.inputs, design), NAMES)
 
 
 def test_vcd_waveform(tmp_path, build_root):
@@ -165,7 +121,7 @@ def test_vcd_waveform(tmp_path, build_root):
     images, golden = prepare(tmp_path, rng, config, [8, 10, 4], samples=1)
     run = run_on(tmp_path, images, golden, config, build_root, waves="vcd",
                  work_dir=tmp_path / "run")
-    check_outputs(run, golden)
+    assert_matches_golden(run, golden)
     assert run.waves == tmp_path / "run" / "dump.vcd"
     text = run.waves.read_text(errors="replace")
     assert "$enddefinitions" in text and "busy" in text and "cmd__payload" in text

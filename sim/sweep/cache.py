@@ -1,0 +1,57 @@
+"""The on-disk cache of evaluated points and syntheses, in the user's cache folder.
+
+`cache_root()` is `eie_hw.tools.cache_dir("sweep")` (`$EIE_CACHE_DIR/sweep`, else
+`~/.cache/eie/sweep` on Linux): `points/<key>.json` per evaluated point or synthesis,
+`verilator/<key>/` per point run on the Verilated RTL and `synth/<key>/` per
+synthesized configuration. The keys are content hashes of everything that determines a
+result (`evaluate.content_key`), so every sweep of the user shares the cache: a re-run
+(after an interrupt, or with more values) evaluates only what is new.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from eie_hw.errors import EIEError
+from eie_hw.tools import CACHE_ENV
+
+
+def cache_root() -> Path:
+    from eie_hw.tools import cache_dir
+    return cache_dir("sweep")
+
+
+class PointCache:
+    """Results by key, one JSON file each, written through a temporary file and a rename
+    (a half-written file from an interrupted run is never read as a result)."""
+
+    def __init__(self, directory: Path | None = None, fresh: bool = False):
+        self.directory = Path(directory) if directory is not None else cache_root() / "points"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EIEError(f"cannot use the sweep cache folder {self.directory} "
+                           f"({exc.strerror or exc}): set {CACHE_ENV} to a writable "
+                           f"folder") from None
+        self.fresh = fresh
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str):
+        """The cached result of `key`, or None (missing, damaged, or `fresh`)."""
+        if self.fresh:
+            return None
+        try:
+            doc = json.loads(self.path(key).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            return None          # missing, or damaged
+        return doc if isinstance(doc, dict) and doc.get("key") == key else None
+
+    def put(self, key: str, doc: dict) -> None:
+        path = self.path(key)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(tmp, path)

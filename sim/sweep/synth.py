@@ -1,0 +1,125 @@
+"""Synthesis of every distinct configuration of a sweep (`--synth`): `SynthTask`, its
+evaluation (`eie_hw.synth.synthesize`, in a folder of the user cache) and the fields it
+adds to the rows, cached per configuration like the points."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eie_hw.config import EIEConfig
+
+from .cache import PointCache, cache_root
+from .evaluate import content_key
+from .execute import progress_bar, run_tasks
+from .layers import file_digest
+
+
+@dataclass(frozen=True)
+class SynthTask:
+    config: dict
+    liberty: str | None
+    liberty_digest: str | None
+    clock_ns: float
+    out_dir: str
+
+    @property
+    def key(self) -> str:
+        return "synth-" + content_key({"config": self.config, "liberty": self.liberty_digest,
+                                       "clock_ns": self.clock_ns})
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return (f"synthesis of {c['n_pes']} PEs, FIFO {c['fifo_depth']}, "
+                f"{c['sram_width']}-bit SRAM")
+
+
+def evaluate_synth(task: SynthTask) -> dict:
+    from eie_hw.synth import synthesize
+    start = time.perf_counter()
+    config = EIEConfig.from_dict(task.config)
+    report = synthesize(config, task.out_dir, liberty=task.liberty, clock_ns=task.clock_ns)
+    return {"key": task.key, "synth": synth_fields(report, task.out_dir),
+            "seconds": round(time.perf_counter() - start, 3)}
+
+
+def synth_fields(report: dict, out_dir) -> dict:
+    pe, total = report["per_pe"], report["total"]
+    fields = {
+        "synth_pe_cells": pe.get("cells"),
+        "synth_pe_flip_flops": pe.get("flip_flops"),
+        "synth_pe_area_um2": pe.get("area"),
+        "synth_pe_register_area_um2": pe.get("register_area"),
+        "synth_pe_combinational_area_um2": pe.get("combinational_area"),
+        "synth_total_area_um2": total.get("area"),
+        "synth_pe_slack_ns": None,
+        "synth_pe_min_period_ns": None,
+        "synth_ccu_slack_ns": None,
+        "synth_report": str(Path(out_dir) / "report.json"),
+    }
+    timing = report.get("timing", {})
+    if "pe" in timing:
+        fields["synth_pe_slack_ns"] = timing["pe"].get("worst_slack_ns")
+        fields["synth_pe_min_period_ns"] = timing["pe"].get("min_period_ns")
+    if "ccu" in timing:
+        fields["synth_ccu_slack_ns"] = timing["ccu"].get("worst_slack_ns")
+    return fields
+
+
+_LIBERTY_DIGESTS: dict = {}
+
+
+def _liberty_digest(liberty) -> str | None:
+    if liberty is None:
+        return None
+    path = str(Path(liberty).resolve())
+    if path not in _LIBERTY_DIGESTS:
+        _LIBERTY_DIGESTS[path] = file_digest(Path(path))
+    return _LIBERTY_DIGESTS[path]
+
+
+def synth_task(config: dict, liberty, clock_ns: float) -> SynthTask:
+    """The synthesis of `config`; its reports go to the user cache, `synth/<key>`."""
+    probe = SynthTask(config=config, liberty=None if liberty is None
+                      else str(Path(liberty).resolve()), liberty_digest=_liberty_digest(liberty),
+                      clock_ns=float(clock_ns), out_dir="")
+    return dataclasses.replace(probe, out_dir=str(cache_root() / "synth" / probe.key))
+
+
+def run_synth(configs: list[dict], cache: PointCache, options, counts: dict) -> dict:
+    """{config key: synthesis fields} for every distinct config in `configs`."""
+    unique: dict[str, SynthTask] = {}
+    for config in configs:
+        st = synth_task(config, options.liberty, options.clock_ns)
+        unique.setdefault(st.key, st)
+    found, pending = {}, []
+    for key, st in unique.items():
+        hit = cache.get(key)
+        if hit is not None:      # the report path as it is now (the cache may have moved)
+            found[key] = {**hit["synth"], "synth_report": str(Path(st.out_dir) / "report.json")}
+        else:
+            pending.append(st)
+    counts["cached"] += len(unique) - len(pending)
+    bar = progress_bar(len(unique), len(unique) - len(pending), options.progress, "syntheses")
+
+    def done(task, result):
+        cache.put(task.key, result)
+        found[task.key] = result["synth"]
+        counts["computed"] += 1
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        # Each synthesis runs Yosys on two threads already: at most jobs // 2 at a time.
+        run_tasks(pending, max(1, options.jobs // 2), options.scheduler, done)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {key: found[key] for key in unique}
+
+
+def synth_key(config: dict, options) -> str:
+    return synth_task(config, options.liberty, options.clock_ns).key

@@ -106,24 +106,23 @@ def add_train_parser(sub):
     return p
 
 
-def cmd_train(args) -> int:
-    from .datasets import load_dataset
-    from .deep_compression import DeepCompressionOptions, deep_compress, save_quantized_npz
-    from .train import MLP, accuracy, import_state_dict, train
-
+def _output_paths(args) -> tuple[Path, Path, Path]:
+    """The dense model, the pre-quantized model and the report, all checked up front."""
     check_output_path(args.output, folder=False, flag="-o")
     out = Path(args.output)
     stem = out.with_suffix("") if out.suffix == ".npz" else out
     out = Path(f"{stem}.npz")
     quant_path = Path(args.quantized) if args.quantized else Path(f"{stem}.quantized.npz")
     report_path = Path(args.report) if args.report else Path(f"{stem}.json")
-    # All outputs checked before minutes of training.
     for path, flag in ((out, "-o"), (quant_path, "--quantized"), (report_path, "--report")):
         check_output_path(path, folder=False, flag=flag)
-    hidden = _int_list(args.hidden, "--hidden", allow_empty=True)
-    t0 = time.perf_counter()
-    data = load_dataset(args.dataset)
-    _progress(f"data set {data.summary()}")
+    return out, quant_path, report_path
+
+
+def _dense_model(args, data):
+    """The trained (or loaded, with --from) dense model and its training history."""
+    from .train import MLP, import_state_dict, train
+
     if args.source:
         source = Path(args.source)
         model = (MLP.load_npz(source) if source.suffix == ".npz" else
@@ -132,15 +131,55 @@ def cmd_train(args) -> int:
             raise EIEError(f"model {source} is {'-'.join(map(str, model.sizes))} but the "
                            f"data set has {data.n_features} features and {data.n_classes} "
                            f"classes")
-        history = []
         _progress(f"loaded {source}: {'-'.join(map(str, model.sizes))}")
-    else:
-        model = MLP([data.n_features, *hidden, data.n_classes], seed=args.seed)
-        _progress(f"training {'-'.join(map(str, model.sizes))} MLP, {args.epochs} epochs, "
-                  f"{args.optimizer}")
-        history = train(model, data, args.epochs, args.lr, args.batch_size, args.optimizer,
-                        progress=_progress, label="training",
-                        weight_decay=args.weight_decay, progress_every=5)
+        return model, []
+    hidden = _int_list(args.hidden, "--hidden", allow_empty=True)
+    model = MLP([data.n_features, *hidden, data.n_classes], seed=args.seed)
+    _progress(f"training {'-'.join(map(str, model.sizes))} MLP, {args.epochs} epochs, "
+              f"{args.optimizer}")
+    history = train(model, data, args.epochs, args.lr, args.batch_size, args.optimizer,
+                    progress=_progress, label="training", weight_decay=args.weight_decay,
+                    progress_every=5)
+    return model, history
+
+
+def _deep_compress(args, model, data, quant_path: Path, report: dict) -> None:
+    from .deep_compression import DeepCompressionOptions, deep_compress, save_quantized_npz
+
+    options = DeepCompressionOptions(
+        densities=parse_densities(args.density, model.names), rounds=args.prune_rounds,
+        retrain_epochs=args.retrain_epochs, retrain_lr=args.retrain_lr,
+        finetune_epochs=args.finetune_epochs, optimizer=args.optimizer,
+        batch_size=args.batch_size, weight_decay=args.weight_decay, seed=args.seed)
+    result = deep_compress(model, data, options, progress=_progress)
+    save_quantized_npz(result.layers, quant_path)
+    report["accuracy"] = result.accuracy
+    report["densities"] = dict(zip(model.names, result.densities))
+    report["deep_compression"] = {"options": asdict(options), "history": result.history,
+                                  "seconds": result.seconds}
+    report["paths"]["quantized"] = str(quant_path)
+    a = result.accuracy
+    kept = ", ".join(f"{n} {100 * d:.1f} %" for n, d in zip(model.names, result.densities))
+    print(f"Deep Compression: densities {kept}; test accuracy dense "
+          f"{100 * a['dense']:.2f} %, pruned {100 * a['pruned']:.2f} %, quantized "
+          f"{100 * a['quantized']:.2f} %")
+    print(f"pre-quantized model written to {quant_path}; next: eie compress "
+          f"{quant_path} -o DIR")
+
+
+def cmd_train(args) -> int:
+    from .datasets import load_dataset
+    from .train import accuracy
+
+    out, quant_path, report_path = _output_paths(args)
+    if args.density and not args.deep_compression:
+        raise EIEError("--density sets the pruning of --deep-compression: add "
+                       "--deep-compression, or prune later with `eie compress --density`")
+    _int_list(args.hidden, "--hidden", allow_empty=True)       # a typo fails before data
+    t0 = time.perf_counter()
+    data = load_dataset(args.dataset)
+    _progress(f"data set {data.summary()}")
+    model, history = _dense_model(args, data)
     dense_acc = accuracy(model, data.x_test, data.y_test)
     model.save_npz(out)
     report = {"dataset": data.name, "sizes": model.sizes, "seed": args.seed,
@@ -150,29 +189,7 @@ def cmd_train(args) -> int:
     print(f"dense model {'-'.join(map(str, model.sizes))}: test accuracy "
           f"{100 * dense_acc:.2f} %, written to {out}")
     if args.deep_compression:
-        options = DeepCompressionOptions(
-            densities=parse_densities(args.density, model.names), rounds=args.prune_rounds,
-            retrain_epochs=args.retrain_epochs, retrain_lr=args.retrain_lr,
-            finetune_epochs=args.finetune_epochs, optimizer=args.optimizer,
-            batch_size=args.batch_size, weight_decay=args.weight_decay, seed=args.seed)
-        result = deep_compress(model, data, options, progress=_progress)
-        save_quantized_npz(result.layers, quant_path)
-        report["accuracy"] = result.accuracy
-        report["densities"] = dict(zip(model.names, result.densities))
-        report["deep_compression"] = {"options": asdict(options),
-                                      "history": result.history,
-                                      "seconds": result.seconds}
-        report["paths"]["quantized"] = str(quant_path)
-        a = result.accuracy
-        kept = ", ".join(f"{n} {100 * d:.1f} %" for n, d in zip(model.names, result.densities))
-        print(f"Deep Compression: densities {kept}; test accuracy dense "
-              f"{100 * a['dense']:.2f} %, pruned {100 * a['pruned']:.2f} %, quantized "
-              f"{100 * a['quantized']:.2f} %")
-        print(f"pre-quantized model written to {quant_path}; next: eie compress "
-              f"{quant_path} -o DIR")
-    elif args.density:
-        raise EIEError("--density sets the pruning of --deep-compression: add "
-                       "--deep-compression, or prune later with `eie compress --density`")
+        _deep_compress(args, model, data, quant_path, report)
     report["seconds"] = round(time.perf_counter() - t0, 3)
     report["paths"]["report"] = str(report_path)
     write_json(report_path, report)

@@ -23,8 +23,9 @@ import tempfile  # noqa: E402
 from compress.container import write_container  # noqa: E402
 from compress.encode import encode_layer  # noqa: E402
 from compress.fixedpoint import choose_weight_frac  # noqa: E402
-from compress.images import pack_layers, write_images  # noqa: E402
+from compress.images import pack_layers  # noqa: E402
 from compress.kmeans import share_weights  # noqa: E402
+from compress.manifest import write_images  # noqa: E402
 from compress.model import CompressedLayer, CompressedModel  # noqa: E402
 from compress.prune import prune_mask  # noqa: E402
 from eie_hw.config import EIEConfig  # noqa: E402

@@ -22,7 +22,7 @@ All figures are means over the samples.
 `--verilator` also runs every layer, for one sample, on the Verilated RTL, and reports
 its cycles and whether they equal the model's. All layers run on one design per
 broadcast width, whose memories are sized for the largest layer (`table_design`), so
-the whole table costs two 64-PE builds (cached in build/verilator). `--readme`
+the whole table costs two 64-PE builds (cached in the user cache folder). `--readme`
 rewrites the generated table in bench/README.md (between its paper-table markers).
 """
 

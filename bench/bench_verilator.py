@@ -33,7 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compress.fixedpoint import choose_weight_frac  # noqa: E402
-from compress.images import pack_layers, write_images  # noqa: E402
+from compress.images import pack_layers  # noqa: E402
+from compress.manifest import write_images  # noqa: E402
 from compress.model import CompressedLayer  # noqa: E402
 from eie_hw.config import EIEConfig  # noqa: E402
 from sim.golden import GoldenModel  # noqa: E402

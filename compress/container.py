@@ -7,6 +7,9 @@ compression report. Its header carries the model id, the first 16 bytes of the
 sha256 of the body: it names the content, so two compressions of the same input get the
 same id, and `manifest.json` records it to tie the folder's images to this file.
 Byte-by-byte layout: docs/formats.md.
+
+This module knows the file only: `read_container` checks its framing, CRC and id.
+compress/manifest.py, above it, ties it to its folder (`read_model_dir`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from .model import CompressedLayer, CompressedModel
 
 CONTAINER_FORMAT_VERSION = 2
 MAGIC = b"EIEZ"
-MODEL_FILE = "model.eie"         # its name in a folder written by `eie compress -o DIR`
 _ID_BYTES = 16
 _CRC_BYTES = 4
 _STREAMS = ("v", "z", "counts")
@@ -138,14 +140,12 @@ def read_container(path, config: EIEConfig | None = None
     """(model, the config it was packed for, per-layer per-PE PEColumns).
 
     `config` (a design) must agree with the packing: `pack_layers(model.layers, packed,
-    encoded=encoded)` rebuilds the images bit for bit.
+    encoded=encoded)` rebuilds the images bit for bit. Only the file is checked; for
+    the model.eie of a folder, compress.manifest.read_model_dir checks the folder first.
     """
     path = Path(path)
     data = _read_bytes(path)
-    model_id, body = _guarded(path, _checked_body, data)
-    # manifest.py reads model ids through this module, hence the late import.
-    from .manifest import check_sibling_manifest
-    check_sibling_manifest(path, model_id)
+    _, body = _guarded(path, _checked_body, data)
     header, offset = _guarded(path, _parse_header, body)
     packed = _guarded(path, lambda: EIEConfig.from_dict(header["config"]))
     if config is not None:

@@ -14,30 +14,27 @@ Several layers share each PE's memories. Layer `l` owns, in every PE:
 - codebook row `l` (the codebook is the same for every PE).
 - descriptor `l` of the layer table.
 
-The on-disk form (`$readmemh` hex files + manifest.json) is documented in
-docs/formats.md; the manifest and the integrity checks of a folder are compress/manifest.py.
+This module packs and encodes: `MemoryImages`, `pack_layers`, the hex codecs, and
+`image_files` (every `$readmemh` file's contents, in memory). It reads and writes no
+folder: compress/manifest.py, above it, writes and reads `images/` with manifest.json and
+runs the integrity checks of a folder. The on-disk form is documented in docs/formats.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 from eie_hw.memory_map import (BIAS_FILE, CODEBOOK_FILE, LAYERS_FILE, PTR_EVEN_FILE,
-                               PTR_ODD_FILE, SPMAT_FILE, pe_image_dir)
+                               PTR_ODD_FILE, SPMAT_FILE, descriptor_bits, pe_image_dir)
 
 from .balance import check_row_order
 from .encode import PEColumns, encode_layer, local_rows
 from .fixedpoint import quantize_bias, quantize_codebook
-# LayerDescriptor, read_manifest and the format constants live in manifest.py; they are
-# imported here too because callers know them as compress.images names.
-from .manifest import (IMAGES_FORMAT, IMAGES_VERSION, LayerDescriptor,  # noqa: F401
-                       check_images_agree, descriptor_table_hex, manifest_config,
-                       manifest_layers, read_folder, read_manifest, write_manifest)
+from .manifest_schema import LayerDescriptor
 from .model import CompressedLayer
 
 
@@ -306,7 +303,24 @@ def hex_to_spmat(text: bytes, config: EIEConfig, source: str) -> np.ndarray:
                          source, "--sram-width").astype(np.uint16)
 
 
-# ----------------------------------------------------------------------------- on disk
+def hex_to_ptr(even: bytes, odd: bytes, config: EIEConfig, source: str) -> np.ndarray:
+    """Both pointer bank files -> pointers by address (inverse of ptr_bank_slots)."""
+    w = config.bcast_width
+    banks = [hex_to_fields(text, config.ptr_bits, w, config.ptr_word_bits,
+                           f"{source}/ptr_{name}.hex", "--spmat-words or --bcast-width"
+                           ).reshape(-1, w) for text, name in ((even, "even"), (odd, "odd"))]
+    if len(banks[0]) != len(banks[1]):
+        raise EIEError(f"{source}: pointer banks differ in length: re-run `eie compress`")
+    return np.stack(banks, axis=1).reshape(-1)
+
+
+def descriptor_table_hex(layers: list[LayerDescriptor], config: EIEConfig) -> bytes:
+    """`layers.hex`: Python-int words, as the descriptor can be wider than 64 bits."""
+    digits = _hex_digits(descriptor_bits(config))
+    return "".join(f"{d.word(config):0{digits}x}\n" for d in layers).encode()
+
+
+# ----------------------------------------------------------------------------- files
 
 def image_files(images: MemoryImages) -> dict[str, bytes]:
     """Relative path -> contents of every $readmemh file."""
@@ -323,70 +337,3 @@ def image_files(images: MemoryImages) -> dict[str, bytes]:
                 ptr_bank_slots(images.ptr[pe], cfg, odd), cfg.ptr_bits, cfg.ptr_word_bits)
         files[f"{d}/{BIAS_FILE}"] = signed_to_hex(images.bias[pe], cfg.acc_bits)
     return files
-
-
-def write_images(images: MemoryImages, directory, model_id: str | None = None) -> Path:
-    """Write images/ and then manifest.json into `directory`; returns the manifest path.
-
-    With `model_id` (compress_file) the folder is a whole model: model.eie, config.json,
-    report.json and report.txt must already be there, and the manifest covers them too.
-    """
-    directory = Path(directory)
-    for rel, data in image_files(images).items():
-        path = directory / "images" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return write_manifest(directory, images, model_id)
-
-
-def _read_pointers(even: bytes, odd: bytes, config: EIEConfig, source: str) -> np.ndarray:
-    """Both pointer bank files -> pointers by address (inverse of ptr_bank_slots)."""
-    w = config.bcast_width
-    banks = [hex_to_fields(text, config.ptr_bits, w, config.ptr_word_bits,
-                           f"{source}/ptr_{name}.hex", "--spmat-words or --bcast-width"
-                           ).reshape(-1, w) for text, name in ((even, "even"), (odd, "odd"))]
-    if len(banks[0]) != len(banks[1]):
-        raise EIEError(f"{source}: pointer banks differ in length: re-run `eie compress`")
-    return np.stack(banks, axis=1).reshape(-1)
-
-
-def read_images(directory, config: EIEConfig | None = None) -> MemoryImages:
-    """Load images written by write_images; `config` (a design) must match the packing.
-
-    Every check of compress.manifest.read_folder comes first: a damaged, edited or
-    mixed-up folder is refused before anything is decoded.
-    """
-    directory = Path(directory)
-    manifest, data = read_folder(directory)
-    packed = manifest_config(manifest)
-    if config is not None:
-        packed.check_packing_compatible(config, what=str(directory))
-    layers = manifest_layers(manifest)
-    source = str(directory / "images" / CODEBOOK_FILE)
-    codebook = hex_to_signed(data[f"images/{CODEBOOK_FILE}"], packed.weight_bits, source)
-    _check_length(source, len(codebook), len(layers) * packed.codebook_size, "words")
-    codebook = codebook.reshape(len(layers), packed.codebook_size)
-    spmat, ptr, bias = [], [], []
-    for pe, sizes in enumerate(manifest["pes"]):
-        d = f"images/{pe_image_dir(pe)}"
-        source = str(directory / d)
-        spmat.append(hex_to_spmat(data[f"{d}/{SPMAT_FILE}"], packed, f"{source}/{SPMAT_FILE}"))
-        _check_length(f"{source}/{SPMAT_FILE}", len(spmat[-1]) // packed.entries_per_word,
-                      sizes["spmat_words"], "words")
-        ptr.append(_read_pointers(*(data[f"{d}/{name}"]
-                                    for name in (PTR_EVEN_FILE, PTR_ODD_FILE)), packed, source))
-        _check_length(f"{source}/ptr_*.hex", len(ptr[-1]), sizes["ptr_entries"], "pointers")
-        bias.append(hex_to_signed(data[f"{d}/{BIAS_FILE}"], packed.acc_bits,
-                                  f"{source}/{BIAS_FILE}"))
-        _check_length(f"{source}/{BIAS_FILE}", len(bias[-1]), sizes["bias_entries"], "words")
-    images = MemoryImages(config=packed, layers=layers, spmat=spmat, ptr=ptr, bias=bias,
-                          codebook=codebook)
-    check_images_agree(images, directory)
-    return images
-
-
-def _check_length(source: str, found: int, expected: int, what: str) -> None:
-    # Only a writer that disagrees with its own manifest gets here: checksums passed.
-    if found != expected:
-        raise EIEError(f"{source} holds {found} {what}, manifest.json says {expected}: "
-                       f"re-run `eie compress`")

@@ -5,6 +5,10 @@ Validation comes before anything uses the manifest (and before its seal is check
 that a malformed one says what is malformed rather than only "edited"). The layer entries
 are checked against the `LayerDescriptor` fields and types, so a new field is validated
 too. compress/manifest.py reads and writes the file; docs/formats.md describes it.
+
+This is the lowest layer of the folder format: it imports only eie_hw (the
+configuration and the memory map). compress/images.py builds its `MemoryImages` from
+`LayerDescriptor`; compress/manifest.py, above both, reads and checks a folder.
 """
 
 from __future__ import annotations
@@ -18,10 +22,8 @@ from dataclasses import dataclass, field
 
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
-from eie_hw.memory_map import (CODEBOOK_FILE, LAYERS_FILE, PE_FILES, descriptor_fields,
-                               pe_image_dir)
-
-from .container import MODEL_FILE
+from eie_hw.memory_map import (CODEBOOK_FILE, LAYERS_FILE, MODEL_FILE, PE_FILES,
+                               descriptor_fields, pe_image_dir)
 
 SEAL = "manifest_sha256"
 # Everything `eie compress` writes beside the images and the manifest.

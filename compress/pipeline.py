@@ -12,14 +12,16 @@ import numpy as np
 from eie_hw.config import EIEConfig
 from eie_hw.bounds import check_design_size, check_pes_for_model
 from eie_hw.errors import EIEError
+from eie_hw.memory_map import MODEL_FILE
 from eie_hw.output import check_output_path, output_folder
 
 from .balance import assign_rows, check_mode
 from .container import write_container
 from .encode import encode_layer
 from .fixedpoint import choose_weight_frac, check_weight_frac
-from .images import MemoryImages, pack_layers, write_images
+from .images import MemoryImages, pack_layers
 from .kmeans import share_weights
+from .manifest import write_images
 from .model import CompressedLayer, CompressedModel
 from .model_io import InputLayer, load_model
 from .prune import global_prune_masks, prune_mask
@@ -164,7 +166,7 @@ def compress_file(model_path, out_dir, config: EIEConfig, options: CompressOptio
 
     say(f"writing {target}")
     with output_folder(target, "compress", force=force) as staging:
-        stats = write_container(staging / "model.eie", model, config, encoded=encoded)
+        stats = write_container(staging / MODEL_FILE, model, config, encoded=encoded)
         report = build_report(model, images, stats, config)
         report["row_assignment"] = options.balance
         report["model_id"] = stats.model_id

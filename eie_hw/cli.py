@@ -92,12 +92,13 @@ def _add_simulate(sub) -> None:
     p.add_argument("--waves", metavar="FILE.vcd|FILE.fst",
                    help="hardware backends: write a waveform (verilator: .vcd or .fst; "
                         "amaranth: .vcd)")
+    add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=_cmd_simulate)
 
 
 def _cmd_simulate(args) -> int:
-    from compress.images import read_manifest
+    from compress.manifest import read_manifest
     from sim.run import format_simulation, load_inputs, simulate
 
     # Output paths first: a bad one must not cost a simulation.
@@ -107,7 +108,7 @@ def _cmd_simulate(args) -> int:
         check_output_path(args.waves, folder=False, flag="--waves")
     packed = EIEConfig.from_dict(read_manifest(args.directory)["config"])
     config = config_from_args(args, base=packed)
-    check_design_size(config)
+    check_design_size(config, args.force)
     inputs = load_inputs(args.input)
     report = simulate(args.directory, inputs, backend=args.backend, config=config,
                       load_via_host=args.load == "host", waves=args.waves,

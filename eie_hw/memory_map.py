@@ -1,7 +1,8 @@
 """The memory map: what the compressor, the hardware, the host model and the Verilog
 generator must agree on, in one place.
 
-- the image files every SRAM is loaded from (names relative to a model's `images/`);
+- the file names of a model folder (`eie compress -o DIR`): `model.eie`, `manifest.json`,
+  and the image files every SRAM is loaded from (names relative to its `images/`);
 - the host port: targets, control addresses, status and command bits, field widths;
 - the layer descriptor word (fields and widths), as the CCU decodes it and the packer
   writes it;
@@ -19,6 +20,11 @@ import enum
 from amaranth.lib import data
 
 from .config import EIEConfig
+
+# ----------------------------------------------------------------------------- model folder
+
+MODEL_FILE = "model.eie"         # the compressed model (compress/container.py)
+MANIFEST_FILE = "manifest.json"  # what the folder holds, sealed (compress/manifest.py)
 
 # ----------------------------------------------------------------------------- image files
 

@@ -40,7 +40,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from compress.images import read_images
+from compress.manifest import read_images
 from eie_hw.config import EIEConfig
 from eie_hw.memory_map import host_command_layout
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.images import read_images
+from compress.manifest import read_images
 from compress.model_io import describe_head, file_head, read_npy_header
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compress.images import MemoryImages, read_images
+from compress.images import MemoryImages
+from compress.manifest import read_images
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from compress.container import read_container
-from compress.images import pack_layers, read_images
+from compress.images import pack_layers
+from compress.manifest import read_images, read_model_dir
 from eie_hw.cli import main
 
 SMALL = ["--pes", "4", "--act-entries", "128", "--bias-entries", "512",
@@ -45,7 +45,7 @@ def test_compress_writes_everything(compressed):
 
 
 def test_model_file_round_trips_to_the_images(compressed):
-    model, config, encoded = read_container(compressed / "model.eie")
+    model, config, encoded = read_model_dir(compressed)
     images = read_images(compressed)
     assert pack_layers(model.layers, config, encoded=encoded).equals(images)
 
@@ -139,7 +139,7 @@ def test_prequantized_model(tmp_path):
     np.savez(tmp_path / "q.npz", **{"q.codes": codes, "q.codebook": codebook})
     out = tmp_path / "out"
     assert main(["compress", str(tmp_path / "q.npz"), "-o", str(out), *SMALL]) == 0
-    model, _, _ = read_container(out / "model.eie")
+    model, _, _ = read_model_dir(out)
     # Pre-quantized layers keep their codes: no pruning, no clustering.
     assert np.array_equal(model.layers[0].codes, codes)
 

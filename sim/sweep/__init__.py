@@ -35,8 +35,8 @@ from pathlib import Path
 
 from eie_hw.output import output_folder
 
-from .cache import PointCache, cache_root
-from .evaluate import EVALUATION_VERSION, PointTask, evaluate_point, fit_config
+from .cache import EVALUATION_VERSION, PointCache, cache_root
+from .evaluate import PointTask, evaluate_point, fit_config
 from .execute import progress_bar, run_tasks
 from .layers import (TABLE_III, LayerSpec, ModelSource, model_source, parse_layers,
                      synthetic_codes, synthetic_layer, synthetic_masks)
@@ -45,6 +45,7 @@ from .options import (AUTO_FIELDS, BACKENDS, SweepOptions, check_point, count_va
                       sweep_points, sweep_size)
 from .results import (SWEEP_FORMAT, SWEEP_VERSION, SweepResult, add_speedup, format_table,
                       write_results)
+from .synth import run_synth, synth_key
 
 
 def run_sweep(layers: list, out_dir, options: SweepOptions | None = None) -> SweepResult:
@@ -103,7 +104,8 @@ def _run_points(tasks: list[PointTask], cache: PointCache, options, counts) -> d
             bar.update(1)
 
     try:
-        run_tasks(pending, options.jobs, options.scheduler, done)
+        # evaluate_point is looked up here at call time (a test may replace it).
+        run_tasks(pending, options.jobs, options.scheduler, done, worker=evaluate_point)
     finally:
         if bar is not None:
             bar.close()
@@ -114,7 +116,6 @@ def _rows(tasks, results, cache, options, counts) -> list[dict]:
     """The rows of every task in order, with the synthesis fields when asked."""
     synth = {}
     if options.synth:
-        from .synth import run_synth, synth_key
         synth = run_synth([results[t.key]["config"] for t in tasks], cache, options, counts)
     rows = []
     for task in tasks:

@@ -4,18 +4,34 @@
 `~/.cache/eie/sweep` on Linux): `points/<key>.json` per evaluated point or synthesis,
 `verilator/<key>/` per point run on the Verilated RTL and `synth/<key>/` per
 synthesized configuration. The keys are content hashes of everything that determines a
-result (`evaluate.content_key`), so every sweep of the user shares the cache: a re-run
+result (`content_key`), so every sweep of the user shares the cache: a re-run
 (after an interrupt, or with more values) evaluates only what is new.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 from eie_hw.errors import EIEError
 from eie_hw.tools import CACHE_ENV
+
+# Bump when the evaluation of a point changes, so that old cached points are not reused.
+EVALUATION_VERSION = 2
+
+
+def eie_version() -> str:
+    from eie_hw import __version__
+    return __version__
+
+
+def content_key(doc: dict) -> str:
+    """A hash of `doc` and of the code that computes it (the cache is shared by every
+    sweep of this user, so the key must hold everything that determines the result)."""
+    text = json.dumps({"v": EVALUATION_VERSION, "eie": eie_version(), **doc}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def cache_root() -> Path:

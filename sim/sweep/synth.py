@@ -11,8 +11,7 @@ from pathlib import Path
 
 from eie_hw.config import EIEConfig
 
-from .cache import PointCache, cache_root
-from .evaluate import content_key
+from .cache import PointCache, cache_root, content_key
 from .execute import progress_bar, run_tasks
 from .layers import file_digest
 
@@ -114,7 +113,8 @@ def run_synth(configs: list[dict], cache: PointCache, options, counts: dict) -> 
 
     try:
         # Each synthesis runs Yosys on two threads already: at most jobs // 2 at a time.
-        run_tasks(pending, max(1, options.jobs // 2), options.scheduler, done)
+        run_tasks(pending, max(1, options.jobs // 2), options.scheduler, done,
+                  worker=evaluate_synth)
     finally:
         if bar is not None:
             bar.close()

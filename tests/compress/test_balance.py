@@ -11,7 +11,8 @@ from compress.balance import (assign_rows, balanced_row_order, check_mode, inver
                               original_layers, row_order)
 from compress.container import read_container, write_container
 from compress.encode import local_rows
-from compress.images import pack_layers, read_images, write_images
+from compress.images import pack_layers
+from compress.manifest import read_images, write_images
 from compress.model import CompressedLayer, CompressedModel
 from compress.pipeline import CompressOptions, compress_file
 from eie_hw.errors import EIEError

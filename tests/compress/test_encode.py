@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from compress.encode import decode_layer, encode_layer, encode_pe, entry_fields
-from compress.images import pack_layers, read_images, write_images
+from compress.images import pack_layers
+from compress.manifest import read_images, write_images
 from compress.model import CompressedLayer
 
 from helpers import small_config

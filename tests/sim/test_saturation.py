@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from compress.fixedpoint import output_stage_counted, quantize_activations_counted
-from compress.images import read_images
+from compress.manifest import read_images
 from compress.pipeline import CompressOptions, compress_file
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError

@@ -153,7 +153,7 @@ def test_pe_and_width_sweeps_give_speedup_and_spmat_reads(out):
 def test_interrupted_sweep_keeps_the_previous_output_and_resumes(out, cache, monkeypatch):
     previous = small(out, ["fifo_depth=16"])
     before = snapshot(out)
-    real = evaluate.run_task
+    real = evaluate.evaluate_point
     calls = []
 
     def interrupted(task):
@@ -162,7 +162,8 @@ def test_interrupted_sweep_keeps_the_previous_output_and_resumes(out, cache, mon
         calls.append(task.key)
         return real(task)
 
-    monkeypatch.setattr(evaluate, "run_task", interrupted)
+    # run_sweep hands its evaluate_point to execute.run_tasks as the worker.
+    monkeypatch.setattr(sim.sweep, "evaluate_point", interrupted)
     with pytest.raises(KeyboardInterrupt):
         small(out, ["fifo_depth=1,2,4,8"])
     # OUT is the previous sweep's, byte for byte; no staging folder or lock is left.
@@ -175,7 +176,7 @@ def test_interrupted_sweep_keeps_the_previous_output_and_resumes(out, cache, mon
         calls.append(task.key)
         return real(task)
 
-    monkeypatch.setattr(evaluate, "run_task", counting)
+    monkeypatch.setattr(sim.sweep, "evaluate_point", counting)
     first = list(calls)
     result = small(out, ["fifo_depth=1,2,4,8"])
     assert (result.computed, result.cached) == (5, 3)

@@ -14,7 +14,8 @@ import pytest
 
 pytest.importorskip("cocotb_tools.runner")
 
-from compress.images import pack_layers, write_images  # noqa: E402
+from compress.images import pack_layers  # noqa: E402
+from compress.manifest import write_images  # noqa: E402
 from eie_hw.errors import EIEError  # noqa: E402
 from sim.amaranth_backend import run_amaranth  # noqa: E402
 from sim.golden import GoldenModel  # noqa: E402

@@ -8,8 +8,8 @@ fewer PEs cannot leave stale per-PE folders behind. A lock file beside the targe
 (`.NAME.eie-lock`) makes a second run into the same folder stop at once with "in use".
 
 A folder is ours when it holds the marker `MARKER` (or, from versions before the marker,
-a `manifest.json`); anything else, and a plain file, is replaced only with `force=True`
-(`--force`). Single files (JSON reports, trained models) go through `write_file`:
+the files those versions wrote, e.g. a `manifest.json`); anything else, and a plain
+file, is replaced only with `force=True` (`--force`). Single files (JSON reports, trained models) go through `write_file`:
 a temporary sibling and `os.replace`. `check_output_path` lets a command refuse a bad
 path before it starts minutes of work.
 """
@@ -28,7 +28,10 @@ from pathlib import Path
 from .errors import EIEError
 
 MARKER = ".eie-output.json"
-LEGACY_MARKERS = ("manifest.json",)
+# What the folders of versions before the marker hold (all names of one entry): compress,
+# generate, sweep, demo, synth.
+LEGACY_MARKERS = (("manifest.json",), ("files.f", "config.mk"), ("sweep.json",),
+                  ("hardware.json", "train"), ("report.json", "rtl", "synth"))
 _TMP = ".eie-tmp-"
 _OLD = ".eie-old-"
 _LOCK = ".eie-lock"
@@ -54,8 +57,8 @@ def check_output_path(path, *, folder: bool, force: bool = False,
             raise EIEError(f"{target} is a file, not a folder: {_hint(flag)} or add --force "
                            f"to replace the file")
         if target.is_dir() and not force and not is_ours(target):
-            raise EIEError(f"{target} exists and was not written by eie (no {MARKER} or "
-                           f"manifest.json): {_hint(flag)} or add --force to replace it")
+            raise EIEError(f"{target} exists and was not written by eie (no {MARKER}): "
+                           f"{_hint(flag)} or add --force to replace it")
     elif target.is_dir():
         raise EIEError(f"{target} is a folder; {flag or 'this option'} takes a file name, "
                        f"e.g. {target / 'report.json'}")
@@ -82,7 +85,8 @@ def is_ours(folder: Path) -> bool:
         names = os.listdir(folder)
     except OSError:
         return False
-    return not names or MARKER in names or any(m in names for m in LEGACY_MARKERS)
+    return (not names or MARKER in names
+            or any(all(name in names for name in marker) for marker in LEGACY_MARKERS))
 
 
 # ----------------------------------------------------------------------------- lock

@@ -237,18 +237,16 @@ def _simulate_cases() -> list[tuple[str, list[str]]]:
 
 
 def _generate_synth_cases() -> list[tuple[str, list[str]]]:
-    cases = []
-    for cmd in ("generate", "synth"):
-        for k, v in {"out-empty": ["-o", ""], "out-file": ["-o", "{text}"],
-                     "out-foreign": ["-o", "{foreign}"], "out-under-file": ["-o", "{text}/d"],
-                     "pes-huge": ["-o", "{out}", "--pes", "100000"],
-                     "pes-0": ["-o", "{out}", "--pes", "0"],
-                     "memory-huge": ["-o", "{out}", "--spmat-words", "1000000000"],
-                     "clock-0": ["-o", "{out}", "--clock-ns", "0"],
-                     "clock-text": ["-o", "{out}", "--clock-ns", "fast"],
-                     "config-binary": ["-o", "{out}", "--config", "{cfg_binary}"],
-                     "config-dir": ["-o", "{out}", "--config", "{subdir}"]}.items():
-            cases.append((f"{cmd}-{k}", [cmd, *v]))
+    outputs = {"out-empty": "", "out-file": "{text}", "out-foreign": "{foreign}",
+               "out-under-file": "{text}/d"}
+    flags = {"pes-huge": "--pes=100000", "pes-0": "--pes=0",
+             "memory-huge": "--spmat-words=1000000000", "clock-0": "--clock-ns=0",
+             "clock-text": "--clock-ns=fast", "config-binary": "--config={cfg_binary}",
+             "config-dir": "--config={subdir}"}
+    variants = {**{k: ["-o", out] for k, out in outputs.items()},
+                **{k: ["-o", "{out}", flag] for k, flag in flags.items()}}
+    cases = _variants("generate", ["generate"], variants) + _variants("synth", ["synth"],
+                                                                       variants)
     cases += [("generate-name", ["generate", "-o", "{out}", "--design-name", "1 bad"]),
               ("generate-platform", ["generate", "-o", "{out}", "--platform", "../x"]),
               ("synth-liberty-missing", ["synth", "-o", "{out}", "--liberty", "{missing}"]),
@@ -284,24 +282,25 @@ def _sweep_cases() -> list[tuple[str, list[str]]]:
 
 
 def _train_cases() -> list[tuple[str, list[str]]]:
+    model = ["-o", "{root}/m.npz"]           # a valid output: the other flag is the bad one
     train = {"out-dir": ["-o", "{subdir}"], "out-empty": ["-o", ""],
-                 "out-under-file": ["-o", "{text}/m.npz"],
-                 "dataset-missing": ["-o", "{root}/m.npz", "--dataset", "{missing}"],
-                 "dataset-text": ["-o", "{root}/m.npz", "--dataset", "{text_npz}"],
-                 "dataset-keys": ["-o", "{root}/m.npz", "--dataset", "{bad_dataset}"],
-                 "dataset-dir": ["-o", "{root}/m.npz", "--dataset", "{subdir}"],
-                 "hidden": ["-o", "{root}/m.npz", "--hidden", "abc"],
-                 "from-missing": ["-o", "{root}/m.npz", "--from", "{missing}"],
-                 "from-text": ["-o", "{root}/m.npz", "--from", "{text_npz}"],
-                 "density-alone": ["-o", "{root}/m.npz", "--epochs", "1", "--hidden", "4",
-                                   "--density", "0.1", "--from", "{missing}"],
-                 "quantized-dir": ["-o", "{root}/m.npz", "--quantized", "{subdir}"],
-                 "report-dir": ["-o", "{root}/m.npz", "--report", "{subdir}"]}
+             "out-under-file": ["-o", "{text}/m.npz"]}
+    for key, flag, value in (("dataset-missing", "--dataset", "{missing}"),
+                             ("dataset-text", "--dataset", "{text_npz}"),
+                             ("dataset-keys", "--dataset", "{bad_dataset}"),
+                             ("dataset-dir", "--dataset", "{subdir}"),
+                             ("hidden", "--hidden", "abc"),
+                             ("from-missing", "--from", "{missing}"),
+                             ("from-text", "--from", "{text_npz}"),
+                             ("density-alone", "--density", "0.1"),
+                             ("quantized-dir", "--quantized", "{subdir}"),
+                             ("report-dir", "--report", "{subdir}")):
+        train[key] = [*model, flag, value]
+    report = ["-o", "{root}/d.json"]
     dsd = {"out-dir": ["-o", "{subdir}"], "out-empty": ["-o", ""],
-           "seeds": ["-o", "{root}/d.json", "--seeds", "a,b"],
-           "seeds-empty": ["-o", "{root}/d.json", "--seeds", ","],
-           "dataset": ["-o", "{root}/d.json", "--dataset", "{text_npz}"],
-           "hidden": ["-o", "{root}/d.json", "--hidden", "x"]}
+           **{key: [*report, flag, value] for key, flag, value in (
+               ("seeds", "--seeds", "a,b"), ("seeds-empty", "--seeds", ","),
+               ("dataset", "--dataset", "{text_npz}"), ("hidden", "--hidden", "x"))}}
     demo = {"out-empty": ["-o", ""], "out-file": ["-o", "{text}"],
             "out-foreign": ["-o", "{foreign}"], "backend": ["--backend", "spice"],
             "seed": ["--seed", "x"]}

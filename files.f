@@ -1,0 +1,2 @@
+eie_sram.v
+eie_top.v

@@ -296,6 +296,11 @@ set_output_delay [expr $clk_period * $clk_io_pct] -clock $clk_name [all_outputs]
 """
 
 
+# Floorplan defaults of config.mk (percent of the core filled by cells; placement density).
+CORE_UTILIZATION = 40
+PLACE_DENSITY = 0.60
+
+
 def config_mk_text(design: GeneratedDesign, srams: list[SRAMInstance]) -> str:
     scale = 1000.0 if design.platform in PICOSECOND_PLATFORMS else 1.0
     shapes: dict[tuple[int, int], int] = {}
@@ -322,6 +327,17 @@ export SDC_FILE      = $(EIE_DESIGN_DIR)/constraint.sdc
 # Clock period in the platform's time unit ({'ps' if scale != 1.0 else 'ns'}); constraint.sdc
 # has the same value.
 export CLOCK_PERIOD = {_fmt_ns(design.clock_ns * scale)}
+
+# Floorplan. ORFS's floorplan step needs one method; this one sizes the core from the
+# synthesized cell area (with {SRAM_FILE}, the memories are cells too). The values are
+# the middle of what ORFS's own designs on these platforms use; override them freely.
+export CORE_UTILIZATION  ?= {CORE_UTILIZATION}
+export CORE_ASPECT_RATIO ?= 1
+export CORE_MARGIN       ?= 2
+export PLACE_DENSITY     ?= {PLACE_DENSITY}
+
+# Keep the hierarchy: the PE is one module instantiated {design.config.n_pes} times.
+export SYNTH_HIERARCHICAL = 1
 
 # SRAMs. Every memory is an instance of `{SRAM_MODULE}` (ports and timing in
 # {SRAM_FILE} and docs/hardware_flow.md). {SRAM_FILE} is a behavioural model: synthesized

@@ -179,6 +179,38 @@ def test_config_mk_and_sdc(design):
     assert "set_output_delay [expr $clk_period * $clk_io_pct]" in sdc
 
 
+# What ORFS needs from a design's config.mk before its first step runs.
+ORFS_REQUIRED = ("DESIGN_NAME", "PLATFORM", "VERILOG_FILES", "SDC_FILE", "CLOCK_PERIOD")
+
+
+def _mk_variables(mk: str) -> dict[str, str]:
+    return {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"^export (\w+)\s*\??=\s*(.*)$", mk, re.M)}
+
+
+def test_the_orfs_hand_off_is_complete_by_content(design):
+    """OpenROAD is not installable here: check what its flow would read."""
+    d = design.directory
+    variables = _mk_variables((d / "config.mk").read_text())
+    for name in ORFS_REQUIRED:
+        assert variables.get(name), name
+    # floorplan.tcl stops at once without one of its initialization methods
+    assert "CORE_UTILIZATION" in variables or {"DIE_AREA", "CORE_AREA"} <= set(variables)
+    assert 0 < float(variables["PLACE_DENSITY"]) <= 1
+    assert variables["SYNTH_HIERARCHICAL"] == "1"
+    named = re.findall(r"\$\(EIE_DESIGN_DIR\)/(\S+)", " ".join(variables.values()))
+    assert named and all((d / rel).is_file() for rel in named), named
+    # The SDC's design and clock port are the Verilog top and one of its inputs.
+    sdc = (d / "constraint.sdc").read_text()
+    top = re.search(r"^current_design (\S+)$", sdc, re.M).group(1)
+    clock = re.search(r"^set clk_port_name (\S+)$", sdc, re.M).group(1)
+    assert top == variables["DESIGN_NAME"] == design.top
+    header = re.search(rf"^module {top}\((.*?)\);", design.design_file.read_text(),
+                       re.M | re.S).group(1)
+    assert clock in re.findall(r"\w+", header)
+    assert re.search(rf"^\s*input {clock};", design.design_file.read_text(), re.M)
+
+
 def test_platform_and_units(tmp_path):
     d = generate(CONFIGS["1pe-fifo1-w64"], tmp_path, clock_ns=1.5, platform="asap7",
                  design_name="eie_small")

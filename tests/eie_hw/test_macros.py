@@ -1,4 +1,4 @@
-"""The SRAM macro library and the mapping of memories onto it (eie_hw/macros.py, macro_views.py, macro_mapping.py)."""
+"""SRAM macro libraries and the mapping of memories onto them (eie_hw/macro*.py)."""
 
 import dataclasses
 import hashlib

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import signal
 import sys
@@ -58,6 +59,10 @@ def main_() -> int:
     import eie_hw
     signal.signal(signal.SIGALRM, _alarm)
     root = Path(tempfile.mkdtemp())
+    # Older versions take `-o ""` as the current folder: let them write into the scratch
+    # folder, never into the checkout the script is run from.
+    previous_cwd = os.getcwd()
+    os.chdir(root)
     files = make_files(root / "files")
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         for name, model in (("good", files["model"]), ("other", files["other_model"])):
@@ -77,6 +82,7 @@ def main_() -> int:
         else:
             tamper(folder)
         damaged[name] = run(["simulate", str(folder), "--input", str(files["x"])])
+    os.chdir(previous_cwd)
     shutil.rmtree(root, ignore_errors=True)
     print(f"eie from {Path(eie_hw.__file__).parent.parent}")
     for title, tally in (("bad command lines", results), ("damaged model folders", damaged)):

@@ -1,2 +1,0 @@
-eie_sram.v
-eie_top.v

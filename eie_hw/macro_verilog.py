@@ -29,12 +29,12 @@ each macro's words into its `mem`.
 
 from __future__ import annotations
 
-import math
 from typing import Iterable
 
 from .errors import EIEError
 from .macro_mapping import Mapping
 from .macros import Macro, MacroLibrary
+from .sram import sram_addr_width
 from .sram_verilog import SRAM_VERILOG, _sram_header
 
 __all__ = ["macro_model_verilog", "macro_models_verilog", "wrapper_verilog",
@@ -43,12 +43,8 @@ __all__ = ["macro_model_verilog", "macro_models_verilog", "wrapper_verilog",
 BEHAVIOURAL_MODULE = "eie_sram_behavioural"
 
 
-def _clog2(n: int) -> int:
-    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
-
-
 def _macro_addr_width(macro: Macro) -> int:
-    return _clog2(macro.words)
+    return sram_addr_width(macro.words)
 
 
 # ----------------------------------------------------------------------------- macro model
@@ -152,7 +148,7 @@ def _tile_verilog(m: Mapping, macro: Macro) -> str:
 def _tile_head(m: Mapping, macro: Macro, total: int) -> list[str]:
     """Ports, and the one address of the single-port macros split into bank/word/slice."""
     d, wd, fold = m.depth, m.width, m.fold
-    maw, aw = _macro_addr_width(macro), _clog2(d)
+    maw, aw = _macro_addr_width(macro), sram_addr_width(d)
     pad = total - fold * wd
     rep = f"{{{fold}{{w_data}}}}" if fold > 1 else "w_data"
     wd_all = f"{{{{{pad}{{1'b0}}}}, {rep}}}" if pad else rep

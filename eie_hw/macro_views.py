@@ -4,7 +4,6 @@ file (format: eie_hw/macros.py).
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Iterable
 
 from .errors import EIEError
 from .macros import VENDORED_DIR, VENDORED_LIBRARIES, Macro, MacroLibrary
+from .textfile import read_text
 
 
 # ----------------------------------------------------------------------------- Liberty / LEF
@@ -110,18 +110,9 @@ _TIME_SCALE = {"1ns": 1.0, "1ps": 1e-3, "10ps": 1e-2, "100ps": 0.1, "1us": 1e3}
 _POWER_SCALE = {"1nw": 1.0, "1pw": 1e-3, "10pw": 1e-2, "100pw": 0.1, "1uw": 1e3, "1mw": 1e6}
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise EIEError(f"macro view {path} does not exist: copy the view there or fix the "
-                       "library's path")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt") as f:
-                return f.read()
-        return path.read_text()
-    except (OSError, UnicodeDecodeError, EOFError) as e:
-        raise EIEError(f"macro view {path} cannot be read ({e}): replace it with a valid "
-                       "(optionally gzipped) text file") from None
+def _read_view(path: Path) -> str:
+    return read_text(path, "macro view", "copy the view there or fix the library's path "
+                     "(a Liberty or LEF text file, optionally gzipped)")
 
 
 def read_macro_views(lib: str | os.PathLike, lef: str | os.PathLike) -> Macro:
@@ -132,7 +123,7 @@ def read_macro_views(lib: str | os.PathLike, lef: str | os.PathLike) -> Macro:
     lib, lef = Path(lib), Path(lef)
     bad = f"macro view {lib}"
     try:
-        top = _parse_liberty(_read_text(lib))
+        top = _parse_liberty(_read_view(lib))
     except ValueError as e:
         raise EIEError(f"{bad} is not valid Liberty ({e}): replace it") from None
     libs = top.find("library")
@@ -188,7 +179,7 @@ def read_macro_views(lib: str | os.PathLike, lef: str | os.PathLike) -> Macro:
     ports = 1 if read_addrs and read_addrs == write_addrs and len(read_addrs) == 1 else 2
 
     size = None
-    lef_text = _read_text(lef)
+    lef_text = _read_view(lef)
     mm = re.search(r"\bMACRO\s+" + re.escape(name) + r"\b(.*?)\bEND\s+" + re.escape(name),
                    lef_text, re.S)
     if mm is None:

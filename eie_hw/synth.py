@@ -22,7 +22,6 @@ into `out_dir`. What it does (docs/hardware_flow.md explains the choices):
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import subprocess
@@ -34,6 +33,7 @@ from pathlib import Path
 
 from .config import EIEConfig
 from .errors import EIEError
+from .textfile import read_text
 from .checks import count_latches, run_yosys
 from .generate import (GeneratedDesign, ccu_srams, generate, pe_srams, sdc_text,
                        sram_bits_per_pe)
@@ -75,18 +75,6 @@ class SRAMTiming:
 
 
 # ----------------------------------------------------------------------------- liberty
-
-def _open_text(path: Path) -> str:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", errors="replace") as f:
-                return f.read()
-        return path.read_text(errors="replace")
-    except OSError as exc:
-        raise EIEError(f"cannot read liberty file {path}: {exc.strerror}") from None
-    except (gzip.BadGzipFile, EOFError):
-        raise EIEError(f"liberty file {path} is not a valid gzip file") from None
-
 
 @dataclass
 class LibertyInfo:
@@ -463,7 +451,7 @@ def _prepare_liberty(liberty, work: Path) -> tuple[Path, LibertyInfo]:
     src = Path(liberty)
     if not src.is_file():
         raise EIEError(f"liberty file {src} does not exist")
-    text = _open_text(src)
+    text = read_text(src, "liberty file", "give a liberty file (.lib or .lib.gz)")
     info = parse_liberty(text, str(src))
     dest = work / "cells.lib"   # unpacked next to the scripts: YoWASP sees only its folder
     dest.write_text(text)

@@ -64,12 +64,15 @@ def _check_error(status, err: str, argv) -> None:
 def test_bad_input_is_one_clean_error(case_id, template, corpus, tmp_path, capsys,
                                       monkeypatch):
     monkeypatch.setenv("EIE_CACHE_DIR", str(tmp_path / "cache"))
+    # A command that took `-o ""` as "." would write here, not into the checkout.
+    monkeypatch.chdir(tmp_path)
     paths = {**corpus, "out": tmp_path / "out"}
     before = {name: tree_digest(corpus[name]) for name in ("root", "good", "other")}
     argv = _fill(template, paths)
     status, err = run_bad(argv, capsys)
     _check_error(status, err, argv)
-    assert not (tmp_path / "out").exists(), "a failed command left an output folder"
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "cache")
+    assert left == [], f"a failed command left {left}"
     for name, digest in before.items():
         assert tree_digest(corpus[name]) == digest, f"{name} changed"
 

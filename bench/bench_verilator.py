@@ -2,7 +2,7 @@
 
     python bench/bench_verilator.py [--rows 4096 --cols 4096 --density 0.09
                                      --act-density 0.35 --pes 64 --seed 0 --build-root DIR
-                                     --host-load --json FILE]
+                                     --host-load --macros fakeram45 --json FILE]
 
 Design: 64 PEs, FIFO depth 8, 64-bit Spmat words, act_entries 64 (4096 activations per
 layer) -- the default `EIEConfig`; with `--pes 256`, 16 activations per PE. Layer: 4096 x 4096 codes, 9 % non-zero, random codes
@@ -73,6 +73,8 @@ def main(argv=None) -> int:
                         help=f"Verilator build cache (default {default_build_root()})")
     parser.add_argument("--host-load", action="store_true",
                         help="load the memories through the host port instead of $readmemh")
+    parser.add_argument("--macros", metavar="LIB",
+                        help="memories built from SRAM macros (fakeram45 or a library JSON)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
@@ -99,6 +101,7 @@ def main(argv=None) -> int:
     run, t_run = timed("generate + build + simulate", run_verilator,
                        work / "model", images, golden.inputs, config,
                        load_via_host=args.host_load, build_root=args.build_root,
+                       macros=args.macros,
                        progress=lambda m: print("  " + m, flush=True))
     wall = time.perf_counter() - wall
     print(f"  Verilog generation {run.generate_seconds:.2f} s, Verilator build "
@@ -110,6 +113,7 @@ def main(argv=None) -> int:
     figures = {
         "command": "python bench/bench_verilator.py " + " ".join(argv or sys.argv[1:]),
         "config": config.to_dict(),
+        "macros": args.macros,
         "nonzero_weights": layer.nonzeros,
         "stored_entries": int(sum(images.layers[0].entries)),
         "nonzero_activations": int(np.count_nonzero(x)),

@@ -93,6 +93,10 @@ def _add_simulate(sub) -> None:
     p.add_argument("--waves", metavar="FILE.vcd|FILE.fst",
                    help="hardware backends: write a waveform (verilator: .vcd or .fst; "
                         "amaranth: .vcd)")
+    p.add_argument("--macros", metavar="LIB",
+                   help="verilator backend: simulate the design whose memories are built from "
+                        "SRAM macros (fakeram45 or a library JSON file), as `eie generate "
+                        "--macros` writes it")
     add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=_cmd_simulate)
@@ -107,13 +111,20 @@ def _cmd_simulate(args) -> int:
         check_output_path(args.json, folder=False, flag="--json")
     if args.waves is not None:
         check_output_path(args.waves, folder=False, flag="--waves")
+    if args.macros is not None and args.backend != "verilator":
+        raise EIEError("--macros needs --backend verilator (the other backends do not "
+                       "simulate the Verilog)")
     packed = EIEConfig.from_dict(read_manifest(args.directory)["config"])
     config = config_from_args(args, base=packed)
     check_design_size(config, args.force)
+    macros = None
+    if args.macros is not None:
+        from eie_hw.macro_views import resolve_library
+        macros = resolve_library(args.macros)     # a bad library fails before the run
     inputs = load_inputs(args.input)
     report = simulate(args.directory, inputs, backend=args.backend, config=config,
                       load_via_host=args.load == "host", waves=args.waves,
-                      progress=_progress)
+                      progress=_progress, macros=macros)
     if args.json is not None:
         write_json(args.json, report, flag="--json", indent=None)
     print(format_simulation(report), end="")

@@ -45,6 +45,12 @@ def add_generate_parser(sub):
                    help="OpenROAD-flow-scripts platform for config.mk (default nangate45)")
     p.add_argument("--design-name", default="eie_top", metavar="NAME",
                    help="top module name (default eie_top)")
+    p.add_argument("--macros", metavar="LIB",
+                   help="build every memory from SRAM macros: fakeram45 (Nangate45, vendored) "
+                        "or a macro library JSON file (format: docs/hardware_flow.md); none = "
+                        "the behavioural eie_sram (the default); writes "
+                        "eie_sram_macros.v instead of eie_sram.v, the macros' models and "
+                        "views, and a macro floorplan in config.mk")
     p.add_argument("--lint", action="store_true",
                    help="also run verilator --lint-only -Wall and the yosys latch check")
     add_force_argument(p)
@@ -58,20 +64,39 @@ def cmd_generate(args) -> int:
 
     config = config_from_args(args)
     check_design_size(config, args.force)
+    library = None
+    if args.macros is not None:
+        from .macro_views import resolve_library
+        library = resolve_library(args.macros)
     started = time.time()
     if config.n_pes > 8:
         _progress(f"elaborating {config.n_pes} PEs")
     with output_folder(args.output, "generate", force=args.force) as staging:
         design = generate(config, staging, clock_ns=args.clock_ns, platform=args.platform,
-                          design_name=args.design_name)
+                          design_name=args.design_name, macros=library)
         if args.lint:
             _lint(design)      # a design that fails lint does not replace the folder
-    print(f"wrote {args.output}/ ({design.top}.v, eie_sram.v, files.f, config.json, "
-          f"srams.json, config.mk, constraint.sdc, lint_waivers.vlt) in "
-          f"{time.time() - started:.1f} s: {config.n_pes} PE(s), {len(design.srams)} SRAM "
-          f"instances" + ("; lint: clean (verilator -Wall with lint_waivers.vlt), latches: 0"
-                          if args.lint else ""))
+    files = [p.name for p in design.verilog_files] + [
+        "files.f", "config.json", "srams.json", "config.mk", "io.tcl", "constraint.sdc",
+        "lint_waivers.vlt"]
+    print(f"wrote {args.output}/ ({', '.join(files)}) in {time.time() - started:.1f} s: "
+          f"{config.n_pes} PE(s), {len(design.srams)} SRAM instances"
+          + _macro_summary(design)
+          + ("; lint: clean (verilator -Wall with lint_waivers.vlt), latches: 0"
+             if args.lint else ""))
     return 0
+
+
+def _macro_summary(design) -> str:
+    handoff = design.macros
+    if handoff is None:
+        return " (behavioural eie_sram; --macros fakeram45 maps them onto SRAM macros)"
+    mapped = [m for m in handoff.mappings if m.kind == "macro"]
+    fp = handoff.floorplan
+    return (f"; {len(mapped)} built from {fp.macro_count} {handoff.library.name} macros "
+            f"({', '.join(handoff.used_macros)}; {fp.macro_area_um2:,.0f} um2), "
+            f"{len(handoff.mappings) - len(mapped)} flip-flops; die "
+            f"{fp.die[2]:,.0f} x {fp.die[3]:,.0f} um")
 
 
 def _lint(design) -> None:
@@ -91,10 +116,12 @@ def _lint(design) -> None:
 
 def add_synth_parser(sub):
     p = sub.add_parser(
-        "synth", help="synthesize the design with Yosys (SRAMs as black boxes), time it with OpenSTA",
+        "synth", help="synthesize the design with Yosys (memories on SRAM macros), time it "
+                      "with OpenSTA",
         description="Generate the design, synthesize one PE, the CCU and the top-level glue "
-                    "with Yosys (every SRAM a black box), and report cells, flip-flops, area "
-                    "(with --liberty) per PE and in total, SRAM bits per PE, latches, and with "
+                    "with Yosys, every memory built from SRAM macros (--macros) or flip-flops, "
+                    "and report cells, flip-flops, area (with --liberty) per PE and in total, "
+                    "the per-PE area by unit next to the paper's Table II, latches, and with "
                     "OpenSTA (`sta`, Debian package opensta) the worst path at the clock. "
                     "Writes DIR/report.json and DIR/report.txt.")
     p.add_argument("-o", "--output", metavar="DIR", required=True)
@@ -103,8 +130,14 @@ def add_synth_parser(sub):
                         "without it: generic gate counts and no timing")
     p.add_argument("--clock-ns", type=_positive_float, default=1.25, metavar="T",
                    help="clock period for mapping and timing (default 1.25 = 800 MHz)")
+    p.add_argument("--macros", default="fakeram45", metavar="LIB",
+                   help="SRAM macro library the memories are built from: fakeram45 (default, "
+                        "the vendored Nangate45 macros), a library JSON file "
+                        "(eie_hw/macros.py), or none (every SRAM a black box with assumed "
+                        "timing, for platforms without a macro library)")
     p.add_argument("--sram-access-ns", type=_positive_float, default=None, metavar="T",
-                   help="assumed SRAM clock-to-output time for timing (default 0.30)")
+                   help="with --macros none: assumed SRAM clock-to-output time for timing "
+                        "(default 0.30)")
     add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=cmd_synth)
@@ -112,19 +145,24 @@ def add_synth_parser(sub):
 
 
 def cmd_synth(args) -> int:
+    from .macro_views import resolve_library
     from .synth import SRAMTiming, synthesize
 
     config = config_from_args(args)
     liberty = Path(args.liberty) if args.liberty else None
     if liberty is not None and not liberty.is_file():
         raise EIEError(f"liberty file {liberty} does not exist")
+    library = resolve_library(args.macros)      # a bad library fails before the long part
     timing = SRAMTiming()
     if args.sram_access_ns is not None:
+        if library is not None:
+            raise EIEError(f"--sram-access-ns sets the assumed SRAM timing of --macros none; "
+                           f"with --macros {args.macros} the macros' Liberty views give it")
         timing = SRAMTiming(access_ns=args.sram_access_ns)
     check_design_size(config, args.force)
     with output_folder(args.output, "synth", force=args.force) as staging:
         report = synthesize(config, staging, liberty=liberty, clock_ns=args.clock_ns,
-                            progress=_progress, sram_timing=timing)
+                            progress=_progress, sram_timing=timing, macros=library)
     print((Path(args.output) / "report.txt").read_text(), end="")
     print(f"wrote {args.output}/report.json and report.txt in {report['seconds']:.0f} s")
     return 0

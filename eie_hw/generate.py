@@ -8,13 +8,14 @@
 | `eie_sram.v` | behavioural model of the one SRAM module every memory instantiates |
 | `files.f` | file list in compile order, paths relative to the list (`verilator -F`) |
 | `config.json` | the `EIEConfig` the design was generated from |
-| `srams.json` | every SRAM instance: hierarchy, width, depth, image file |
-| `config.mk` | OpenROAD-flow-scripts design config (DESIGN_NAME, PLATFORM, VERILOG_FILES, ...) |
+| `srams.json` | every SRAM instance: hierarchy, width, depth, image file (with `--macros`: the macros it became) |
+| `config.mk`, `io.tcl` | OpenROAD-flow-scripts design config and pin placement (`eie_hw/orfs.py`) |
 | `constraint.sdc` | clock on `clk`, input/output delays of 20 % of the period |
 | `lint_waivers.vlt` | the Verilator lint waivers for the generated design file (see below) |
 
-Every memory is an instance of `eie_sram` (`eie_hw/sram.py`), so a flow can swap the
-behavioural model for SRAM macros without touching the design.
+Every memory is an instance of `eie_sram` (`eie_hw/sram.py`). With `macros=` (`eie
+generate --macros`), `eie_sram_macros.v` builds it from SRAM macros instead of `eie_sram.v`,
+and the macros' models and views come along (`eie_hw/macro_handoff.py`).
 """
 
 from __future__ import annotations
@@ -29,22 +30,17 @@ from pathlib import Path
 
 from .config import EIEConfig
 from .errors import EIEError
+from .orfs import IO_FILE, config_mk_text, io_constraints_text, sdc_text
 from .memory_map import (BIAS_FILE, CODEBOOK_FILE, COUNTER_BITS, LAYERS_FILE, PTR_EVEN_FILE,
                          PTR_ODD_FILE, SPMAT_FILE, descriptor_bits, pe_image_dir,
                          pe_instance_name)
 from .pe import PE_MODULE
 from .sram import SRAM_MODULE, sram_addr_width
 from .sram_verilog import SRAM_VERILOG
-from .verilog_modules import merge_identical_modules, modules, strip_banner
+from .verilog_modules import merge_identical_modules, module_ports, modules, strip_banner
 
 SRAM_FILE = "eie_sram.v"
 WAIVER_FILE = "lint_waivers.vlt"
-CLOCK_PORT = "clk"
-RESET_PORT = "rst"
-IO_DELAY_FRACTION = 0.2   # input/output delays: 20 % of the clock period
-
-# ORFS platforms whose liberty time unit is the picosecond; the others use ns.
-PICOSECOND_PLATFORMS = {"asap7"}
 
 
 class VerilogPlatform:
@@ -80,7 +76,14 @@ LINT_WAIVERS: dict[str, str] = {
 }
 
 
-def waiver_file_text(design_file: str) -> str:
+# The macro files (--macros) hold one module per macro or tile by design; this is their
+# only waiver.
+MACRO_FILE_WAIVER = ("DECLFILENAME", "the wrapper file holds eie_sram and one tile module per "
+                     "mapped shape, the models file one module per macro: a file per module "
+                     "would only lengthen the file lists")
+
+
+def waiver_file_text(design_file: str, macro_files: tuple[str, ...] = ()) -> str:
     lines = ["`verilator_config",
              f"// Lint waivers for {design_file}, written by `eie generate` from",
              "// eie_hw/generate.py LINT_WAIVERS (the one list). They cover only the generated",
@@ -88,6 +91,10 @@ def waiver_file_text(design_file: str) -> str:
     for rule, why in LINT_WAIVERS.items():
         lines.append(f"// {rule}: {why}")
         lines.append(f'lint_off -rule {rule} -file "*{design_file}"')
+    if macro_files:
+        rule, why = MACRO_FILE_WAIVER
+        lines += ["", f"// {rule} in {', '.join(macro_files)}: {why}"]
+        lines += [f'lint_off -rule {rule} -file "*{name}"' for name in macro_files]
     return "\n".join(lines) + "\n"
 
 
@@ -172,6 +179,14 @@ class GeneratedDesign:
     clock_ns: float = 1.25
     platform: str = "nangate45"
     srams: list[SRAMInstance] = field(default_factory=list)
+    # Files of verilog_files a simulator compiles but a synthesis flow must not read
+    # (the macros' behavioural models: a flow has their Liberty views).
+    simulation_only: tuple[str, ...] = ()
+    macros: object = None      # eie_hw.macro_handoff.MacroHandoff with --macros, else None
+
+    @property
+    def synthesis_files(self) -> list[Path]:
+        return [p for p in self.verilog_files if p.name not in self.simulation_only]
 
     @property
     def design_file(self) -> Path:
@@ -267,92 +282,6 @@ def _background(function, *args):
         yield future.result
 
 
-def _fmt_ns(value: float) -> str:
-    return f"{value:.6g}"
-
-
-def sdc_text(design_name: str, clock_ns: float, platform: str = "nangate45") -> str:
-    scale = 1000.0 if platform in PICOSECOND_PLATFORMS else 1.0
-    unit = "ps" if scale != 1.0 else "ns"
-    period = clock_ns * scale
-    return f"""\
-# Timing constraints for {design_name}, written by `eie generate`.
-# Clock period {_fmt_ns(clock_ns)} ns ({_fmt_ns(1000.0 / clock_ns)} MHz), written in {unit}, the
-# platform's liberty time unit. Every other input and output gets {int(IO_DELAY_FRACTION * 100)} %
-# of the period as external delay.
-current_design {design_name}
-
-set clk_name  core_clock
-set clk_port_name {CLOCK_PORT}
-set clk_period {_fmt_ns(period)}
-set clk_io_pct {IO_DELAY_FRACTION}
-
-set clk_port [get_ports $clk_port_name]
-create_clock -name $clk_name -period $clk_period $clk_port
-
-set non_clock_inputs [lsearch -inline -all -not -exact [all_inputs] $clk_port]
-set_input_delay  [expr $clk_period * $clk_io_pct] -clock $clk_name $non_clock_inputs
-set_output_delay [expr $clk_period * $clk_io_pct] -clock $clk_name [all_outputs]
-"""
-
-
-# Floorplan defaults of config.mk (percent of the core filled by cells; placement density).
-CORE_UTILIZATION = 40
-PLACE_DENSITY = 0.60
-
-
-def config_mk_text(design: GeneratedDesign, srams: list[SRAMInstance]) -> str:
-    scale = 1000.0 if design.platform in PICOSECOND_PLATFORMS else 1.0
-    shapes: dict[tuple[int, int], int] = {}
-    for s in srams:
-        shapes[(s.depth, s.width)] = shapes.get((s.depth, s.width), 0) + 1
-    shape_lines = "\n".join(f"#   {count:5d} x {depth} words x {width} bits"
-                            for (depth, width), count in sorted(shapes.items()))
-    files = " ".join(f"$(EIE_DESIGN_DIR)/{p.name}" for p in design.verilog_files)
-    return f"""\
-# OpenROAD-flow-scripts design configuration for the EIE accelerator `{design.top}`,
-# written by `eie generate`. Use it as DESIGN_CONFIG:
-#   make -C OpenROAD-flow-scripts/flow DESIGN_CONFIG=$(pwd)/config.mk
-# Paths are relative to this file's folder, so the folder can be moved as a whole.
-
-EIE_DESIGN_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
-
-export DESIGN_NAME     = {design.top}
-export DESIGN_NICKNAME = {design.top}
-export PLATFORM       ?= {design.platform}
-
-export VERILOG_FILES = {files}
-export SDC_FILE      = $(EIE_DESIGN_DIR)/constraint.sdc
-
-# Clock period in the platform's time unit ({'ps' if scale != 1.0 else 'ns'}); constraint.sdc
-# has the same value.
-export CLOCK_PERIOD = {_fmt_ns(design.clock_ns * scale)}
-
-# Floorplan. ORFS's floorplan step needs one method; this one sizes the core from the
-# synthesized cell area (with {SRAM_FILE}, the memories are cells too). The values are
-# the middle of what ORFS's own designs on these platforms use; override them freely.
-export CORE_UTILIZATION  ?= {CORE_UTILIZATION}
-export CORE_ASPECT_RATIO ?= 1
-export CORE_MARGIN       ?= 2
-export PLACE_DENSITY     ?= {PLACE_DENSITY}
-
-# Keep the hierarchy: the PE is one module instantiated {design.config.n_pes} times.
-export SYNTH_HIERARCHICAL = 1
-
-# SRAMs. Every memory is an instance of `{SRAM_MODULE}` (ports and timing in
-# {SRAM_FILE} and docs/hardware_flow.md). {SRAM_FILE} is a behavioural model: synthesized
-# as is, each memory becomes flip-flops, which is only sensible for tiny configurations.
-# For a real flow, replace {SRAM_FILE} in VERILOG_FILES by wrappers named `{SRAM_MODULE}`
-# that instantiate one macro per (DEPTH, WIDTH) (e.g. fakeram45_<depth>x<width> on
-# nangate45), and list the macros' views here. The design uses ({len(srams)} instances):
-{shape_lines}
-# (srams.json lists every instance with its hierarchy path.)
-# export ADDITIONAL_LEFS = $(EIE_DESIGN_DIR)/macros/<macro>.lef ...
-# export ADDITIONAL_LIBS = $(EIE_DESIGN_DIR)/macros/<macro>.lib ...
-# export MACRO_PLACE_HALO = 10 10
-"""
-
-
 def _check_inventory(text: str, config: EIEConfig, srams: list[SRAMInstance]) -> None:
     """The inventory and the units must agree: instances in the PE module x N + the rest."""
     per_module = {name: len(re.findall(rf"^\s*{SRAM_MODULE} #\(", body, re.M))
@@ -366,11 +295,20 @@ def _check_inventory(text: str, config: EIEConfig, srams: list[SRAMInstance]) ->
 
 
 def generate(config: EIEConfig, out_dir, *, clock_ns: float = 1.25,
-             platform: str = "nangate45", design_name: str = "eie_top") -> GeneratedDesign:
-    """Write the Verilog design and its hand-off files into `out_dir` (created)."""
+             platform: str = "nangate45", design_name: str = "eie_top",
+             macros=None) -> GeneratedDesign:
+    """Write the Verilog design and its hand-off files into `out_dir` (created).
+
+    `macros`: a macro library ("fakeram45", a library JSON path, or a MacroLibrary) to
+    build the memories from (`eie_hw/macro_handoff.py`); None keeps the behavioural
+    eie_sram."""
     if not isinstance(config, EIEConfig):
         raise EIEError("generate() needs an EIEConfig")
     _check_args(design_name, clock_ns, platform)
+    library = None
+    if macros is not None:
+        from .macro_views import resolve_library
+        library = resolve_library(macros)     # a bad library fails before the long part
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -382,22 +320,48 @@ def generate(config: EIEConfig, out_dir, *, clock_ns: float = 1.25,
     design = GeneratedDesign(directory=out, top=design_name,
                              verilog_files=[out / SRAM_FILE, design_file], config=config,
                              clock_ns=float(clock_ns), platform=platform, srams=srams)
+    if library is not None:
+        from .macro_handoff import write_macro_handoff
+        handoff = write_macro_handoff(out, srams, library, config.n_pes, platform)
+        design.macros = handoff
+        design.verilog_files = [out / handoff.models_file, out / handoff.wrapper_file,
+                                design_file]
+        design.simulation_only = (handoff.models_file,)
     text = design_verilog(config, design_name)
     _check_inventory(text, config, srams)
+    _write(out, _handoff_files(design, text))
+    return design
 
+
+def _srams_json(design: GeneratedDesign) -> str:
+    records = [s.to_dict() for s in design.srams]
+    if design.macros is not None:
+        for record, mapping in zip(records, design.macros.mappings):
+            record["mapping"] = {k: v for k, v in mapping.to_dict().items()
+                                 if k not in ("path", "role", "depth", "width")}
+    return json.dumps(records, indent=1) + "\n"
+
+
+def _handoff_files(design: GeneratedDesign, text: str) -> dict[str, str]:
     files = {
-        design_file.name: text,
-        SRAM_FILE: SRAM_VERILOG,
+        design.design_file.name: text,
         "files.f": "".join(f"{p.name}\n" for p in design.verilog_files),
-        "config.json": config.to_json(),
-        "srams.json": json.dumps([s.to_dict() for s in srams], indent=1) + "\n",
-        "constraint.sdc": sdc_text(design_name, clock_ns, platform),
-        WAIVER_FILE: waiver_file_text(design_file.name),
+        "config.json": design.config.to_json(),
+        "srams.json": _srams_json(design),
+        "constraint.sdc": sdc_text(design.top, design.clock_ns, design.platform),
+        WAIVER_FILE: waiver_file_text(design.design_file.name, tuple(
+            p.name for p in design.verilog_files[:-1]) if design.macros else ()),
+        IO_FILE: io_constraints_text(design.top, module_ports(text, design.top)),
+        "config.mk": config_mk_text(design, design.srams, SRAM_FILE, design.macros),
     }
-    files["config.mk"] = config_mk_text(design, srams)
+    if design.macros is None:
+        files[SRAM_FILE] = SRAM_VERILOG
+    return files
+
+
+def _write(out: Path, files: dict[str, str]) -> None:
     for name, content in files.items():
         try:
             (out / name).write_text(content)
         except OSError as exc:
             raise EIEError(f"cannot write {out / name}: {exc.strerror}") from None
-    return design

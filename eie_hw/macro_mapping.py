@@ -116,16 +116,23 @@ def map_memory(depth: int, width: int, needs: str, library: MacroLibrary, *,
 def map_design(srams, library: MacroLibrary,
                needs_of_role: _MappingABC[str, str] | None = None) -> list[Mapping]:
     """The mapping of every memory (objects with path, role, depth, width, such as
-    `eie_hw.generate.SRAMInstance`), in order."""
+    `eie_hw.generate.SRAMInstance`), in order.
+
+    Memories of one shape (depth, width) are built one way: the eie_sram wrapper picks a
+    build by its DEPTH and WIDTH parameters alone. So each shape gets the needs of its most
+    demanding memory (e.g. a bias table of the accumulators' shape becomes a register
+    file too)."""
     table = NEEDS_OF_ROLE if needs_of_role is None else needs_of_role
-    out = []
+    shape_needs: dict[tuple[int, int], str] = {}
     for s in srams:
         if s.role not in table:
             raise EIEError(f"memory {s.path} has role {s.role!r} with no port needs: add it "
                            f"to eie_hw.macros.NEEDS_OF_ROLE")
-        out.append(map_memory(s.depth, s.width, table[s.role], library,
-                              name=getattr(s, "path", ""), role=s.role))
-    return out
+        key = (s.depth, s.width)
+        if shape_needs.get(key) != READ_AND_WRITE:
+            shape_needs[key] = table[s.role]
+    return [map_memory(s.depth, s.width, shape_needs[(s.depth, s.width)], library,
+                       name=getattr(s, "path", ""), role=s.role) for s in srams]
 
 
 def macro_area_by_role(mappings: Iterable[Mapping]) -> dict[str, float]:

@@ -217,3 +217,16 @@ def load_library(spec: str | os.PathLike) -> MacroLibrary:
         return MacroLibrary(lib.name, list(lib.macros), lib.flop_threshold_bits,
                             lib.flop_max_bits, lib.flop_bit_area_um2)
     return MacroLibrary.from_json(spec)
+
+
+def resolve_library(spec) -> MacroLibrary | None:
+    """The one way every command reads its `--macros`: None or "none" -> None (no
+    macros); a MacroLibrary as is; a vendored name or a library JSON path -> the library."""
+    if spec is None or (isinstance(spec, str) and spec == "none"):
+        return None
+    if isinstance(spec, MacroLibrary):
+        return spec
+    if spec not in VENDORED_LIBRARIES and Path(spec).is_dir():
+        raise EIEError(f"macro library {spec} is a folder: give a library JSON file "
+                       "(format in eie_hw/macros.py), fakeram45 or none")
+    return load_library(spec)

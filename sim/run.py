@@ -135,7 +135,7 @@ def hardware_report(report: dict, result: GoldenResult, run, backend: str,
 
 def simulate(directory, inputs: np.ndarray, backend: str = "golden",
              config: EIEConfig | None = None, load_via_host: bool = False,
-             waves=None, progress=None) -> dict:
+             waves=None, progress=None, macros=None) -> dict:
     if backend not in BACKENDS:
         raise EIEError(f"backend {backend!r} is not available; choose from "
                        f"{', '.join(BACKENDS)}")
@@ -144,6 +144,8 @@ def simulate(directory, inputs: np.ndarray, backend: str = "golden",
     result = GoldenModel(images).run(inputs_float=inputs)
     batched = np.asarray(inputs).ndim == 2
     report = golden_report(result, design, batched)
+    if macros is not None and backend != "verilator":
+        raise EIEError("SRAM macros (macros=) need the verilator backend")
     if waves is not None and backend in ("golden", "model"):
         raise EIEError("--waves needs a hardware backend (amaranth or verilator)")
     if backend == "model":
@@ -160,9 +162,13 @@ def simulate(directory, inputs: np.ndarray, backend: str = "golden",
     elif backend == "verilator":
         from .verilator_backend import report_fields, run_verilator
         run = run_verilator(directory, images, result.inputs, design,
-                            load_via_host=load_via_host, waves=waves, progress=progress)
+                            load_via_host=load_via_host, waves=waves, progress=progress,
+                            macros=macros)
         report = hardware_report(report, result, run, backend, batched)
         report["verilator"] = report_fields(run)
+        if macros is not None:
+            from eie_hw.macro_views import resolve_library
+            report["verilator"]["macros"] = resolve_library(macros).name
     return report
 
 

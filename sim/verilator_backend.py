@@ -73,7 +73,7 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
                   config: EIEConfig | None = None, load_via_host: bool = False,
                   waves=None, build_root=None, progress=None,
                   cycle_limit: int = 1_000_000, work_dir=None,
-                  build_waves=None) -> VerilatorRun:
+                  build_waves=None, macros=None) -> VerilatorRun:
     """Run a batch of integer inputs on the Verilated design, like `run_amaranth`.
 
     `images_dir`: the directory `eie compress -o DIR` (or `write_images`) wrote, holding
@@ -86,7 +86,8 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     use the build with that tracing support even without `waves` (tracing stays off; one
     build then serves runs with and without waveforms). `work_dir`: where the job
     files go (default: a fresh directory under `<build_root>/runs`, removed after a
-    successful run without waves).
+    successful run without waves). `macros`: run the design whose memories are built
+    from that SRAM macro library (`eie generate --macros`).
     """
     from eie_hw.tools import verilator_env
 
@@ -102,7 +103,8 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
         raise EIEError(f"waves={waves!r} needs a build with {fmt} tracing, not {build_fmt}")
     build_root = resolve_build_root(build_root)
 
-    build = build_design(config, build_root, waves=build_fmt, progress=progress)
+    build = build_design(config, build_root, waves=build_fmt, progress=progress,
+                         macros=macros)
     design, build_dir, build_seconds = build
     own_dir = work_dir is None
     if own_dir:

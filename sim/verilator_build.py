@@ -66,9 +66,20 @@ def resolve_build_root(build_root) -> Path:
 
 # --------------------------------------------------------------------------- build
 
-def _generate(config: EIEConfig, out_dir: Path):
+def _generate(config: EIEConfig, out_dir: Path, macros=None):
     from eie_hw.generate import generate
-    return generate(config, out_dir)
+    return generate(config, out_dir, macros=macros)
+
+
+def _library_key(library) -> str:
+    """What a macro library puts into the generated Verilog: its description and views."""
+    if library is None:
+        return "none"
+    h = hashlib.sha256(json.dumps(library.to_dict(), sort_keys=True, default=str).encode())
+    for macro in library.macros:
+        for view in (macro.lib, macro.lef):
+            h.update(Path(view).read_bytes())
+    return h.hexdigest()[:20]
 
 
 def _build_env(env: dict) -> dict:
@@ -180,7 +191,7 @@ class Build:
         return iter((self.design, self.build_dir, self.seconds))
 
 
-def _source_key(config: EIEConfig, fmt, build_args) -> str:
+def _source_key(config: EIEConfig, fmt, build_args, library=None) -> str:
     """Hash of everything the generated Verilog depends on, to skip generating it.
 
     Generation of a 64-PE design takes minutes; this key (configuration, every file of
@@ -190,6 +201,7 @@ def _source_key(config: EIEConfig, fmt, build_args) -> str:
     import amaranth
     h = hashlib.sha256()
     h.update(f"recipe={BUILD_RECIPE};cxx={CXX_OPT};config={config.to_json()};waves={fmt};"
+             f"macros={_library_key(library)};"
              f"args={list(build_args)};amaranth={amaranth.__version__};"
              f"verilator={_verilator_version()}\n".encode())
     import eie_hw
@@ -269,14 +281,17 @@ def _cached_design(build_dir: Path, config: EIEConfig):
                            config=config)
 
 
-def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=None) -> Build:
+def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=None,
+                 macros=None) -> Build:
     """Generate and Verilate the design for `config`; reuse a cached build.
 
     Returns a `Build` that unpacks as `(design, build_dir, seconds)`: the
     `GeneratedDesign` (its files in `build_dir/rtl`), the build directory (holding the
     simulator `build_dir/<top>`), and the seconds this call spent in Verilator and the
     C++ build (0.0 when the cache had it). `waves` ("vcd", "fst" or None) builds with
-    tracing support, a separate cached build.
+    tracing support, a separate cached build. `macros` ("fakeram45", a library JSON path
+    or a MacroLibrary): the memories built from SRAM macros (`eie generate --macros`), a
+    separate cached build.
     """
     from eie_hw.tools import verilator_env
 
@@ -289,7 +304,11 @@ def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=Non
     if fmt == "fst":
         _check_fst_support(env)
 
-    index = build_root / "index" / f"{_source_key(config, fmt, build_args)}.json"
+    library = None
+    if macros is not None:
+        from eie_hw.macro_views import resolve_library
+        library = resolve_library(macros)
+    index = build_root / "index" / f"{_source_key(config, fmt, build_args, library)}.json"
     if index.is_file():
         build_dir = build_root / json.loads(index.read_text())["build"]
         design = _cached_design(build_dir, config)
@@ -298,10 +317,11 @@ def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=Non
             return Build(design, build_dir, 0.0, 0.0, True)
 
     start = time.perf_counter()
-    say(f"generating Verilog for {config.n_pes} PEs")
+    say(f"generating Verilog for {config.n_pes} PEs"
+        + (f", memories on {library.name} macros" if library is not None else ""))
     staging = Path(tempfile.mkdtemp(prefix="gen-", dir=build_root))
     try:
-        design = _generate(config, staging / "rtl")
+        design = _generate(config, staging / "rtl", library)
         generate_seconds = time.perf_counter() - start
         key = _build_key(design, fmt, build_args, env)
         build_dir = build_root / key

@@ -229,6 +229,8 @@ def _simulate_cases() -> list[tuple[str, list[str]]]:
                  "waves-dir": ["--backend", "amaranth", "--waves", "{subdir}"],
                  "waves-fst-amaranth": ["--backend", "amaranth", "--waves", "{root}/w.fst"],
                  "backend": ["--backend", "spice"], "load": ["--load", "magic"],
+                 "macros-golden": ["--macros", "fakeram45"],
+                 "macros-missing": ["--backend", "verilator", "--macros", "{missing}"],
                  "packing": ["--pes", "4"], "width": ["--sram-width", "128"],
                  "config-list": ["--config", "{cfg_list}"],
                  "config-latin1": ["--config", "{cfg_latin1}"]}.items():
@@ -249,10 +251,18 @@ def _generate_synth_cases() -> list[tuple[str, list[str]]]:
                                                                        variants)
     cases += [("generate-name", ["generate", "-o", "{out}", "--design-name", "1 bad"]),
               ("generate-platform", ["generate", "-o", "{out}", "--platform", "../x"]),
+              ("generate-macros-missing", ["generate", "-o", "{out}", "--macros", "{missing}"]),
+              ("generate-macros-text", ["generate", "-o", "{out}", "--macros", "{text}"]),
+              ("generate-macros-dir", ["generate", "-o", "{out}", "--macros", "{subdir}"]),
+              ("generate-macros-name", ["generate", "-o", "{out}", "--macros", "fakeram99"]),
               ("synth-liberty-missing", ["synth", "-o", "{out}", "--liberty", "{missing}"]),
               ("synth-liberty-dir", ["synth", "-o", "{out}", "--liberty", "{subdir}"]),
               ("synth-liberty-text", ["synth", "-o", "{out}", "--pes", "1", "--liberty",
                                       "{text_liberty}"])]
+    cases += [(f"synth-macros-{k}", ["synth", "-o", "{out}", "--macros", v])
+              for k, v in (("missing", "{missing}"), ("text", "{text}"), ("dir", "{subdir}"),
+                           ("list", "{cfg_list}"), ("binary", "{cfg_binary}"))]
+    cases += [("synth-macros-access", ["synth", "-o", "{out}", "--sram-access-ns", "0.4"])]
     return cases
 
 

@@ -4,6 +4,8 @@ and inputs, and the comparisons of a run against the golden model or another run
 `tests/conftest.py` makes this module importable as `helpers` from every test folder.
 """
 
+import re
+
 import numpy as np
 
 from compress.fixedpoint import choose_weight_frac
@@ -109,3 +111,10 @@ def assert_same_counters(a, b, names=("hardware", "model")):
         assert len(x) == len(y), f"{counter}: {len(x)} samples vs {len(y)}"
         for s, (u, v) in enumerate(zip(x, y)):
             assert u == v, f"sample {s} {counter}: {names[0]} {u}, {names[1]} {v}"
+
+
+def makefile_variables(text: str) -> dict[str, str]:
+    """`export NAME [?]= value` lines of a config.mk (backslash continuations joined)."""
+    text = text.replace("\\\n", " ")
+    return {m.group(1): " ".join(m.group(2).split())
+            for m in re.finditer(r"^export (\w+)\s*\??=\s*(.*)$", text, re.M)}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eie_hw.config import EIEConfig
+from eie_hw.synth_report import REPORT_VERSION
 
 from .cache import PointCache, cache_root, content_key
 from .execute import progress_bar, run_tasks
@@ -27,7 +28,8 @@ class SynthTask:
     @property
     def key(self) -> str:
         return "synth-" + content_key({"config": self.config, "liberty": self.liberty_digest,
-                                       "clock_ns": self.clock_ns})
+                                       "clock_ns": self.clock_ns, "macros": SWEEP_MACROS,
+                                       "report": REPORT_VERSION})
 
     @property
     def label(self) -> str:
@@ -36,11 +38,17 @@ class SynthTask:
                 f"{c['sram_width']}-bit SRAM")
 
 
+# Sweeps synthesize with the memories on the vendored Nangate45 macros, as `eie synth` does
+# by default: the SRAM width and PE count change the macro area and the SRAM timing.
+SWEEP_MACROS = "fakeram45"
+
+
 def evaluate_synth(task: SynthTask) -> dict:
     from eie_hw.synth import synthesize
     start = time.perf_counter()
     config = EIEConfig.from_dict(task.config)
-    report = synthesize(config, task.out_dir, liberty=task.liberty, clock_ns=task.clock_ns)
+    report = synthesize(config, task.out_dir, liberty=task.liberty, clock_ns=task.clock_ns,
+                        macros=SWEEP_MACROS)
     return {"key": task.key, "synth": synth_fields(report, task.out_dir),
             "seconds": round(time.perf_counter() - start, 3)}
 
@@ -53,6 +61,8 @@ def synth_fields(report: dict, out_dir) -> dict:
         "synth_pe_area_um2": pe.get("area"),
         "synth_pe_register_area_um2": pe.get("register_area"),
         "synth_pe_combinational_area_um2": pe.get("combinational_area"),
+        "synth_pe_memory_area_um2": pe.get("memory_area"),
+        "synth_pe_total_area_um2": pe.get("total_area"),
         "synth_total_area_um2": total.get("area"),
         "synth_pe_slack_ns": None,
         "synth_pe_min_period_ns": None,

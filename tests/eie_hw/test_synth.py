@@ -10,20 +10,31 @@ Flip-flops the configuration predicts (docs/hardware_flow.md, "Flip-flops"):
 The test checks the lower bounds and, exactly, that growing act_entries and fifo_depth
 (same widths) adds exactly 2 x d(act_entries) + d(fifo_depth) x (col_bits + act_bits)
 flip-flops per PE: the storage maps to flip-flops one bit each, and nothing else scales.
+Those two syntheses use `--macros none` (every SRAM a black box, as before macros).
+
+With macros (the default, fakeram45), a config whose Spmat (64 x 32) maps onto one
+fakeram45_64x32 and whose other memories stay flip-flops: STA uses the macro's own timing,
+the per-PE area table adds up and its memory column is the mapped macros' area.
 """
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from eie_hw.ccu import CCU
+from eie_hw.cli import main
 from eie_hw.cli_hw import add_synth_parser, cmd_synth
 from eie_hw.config import EIEConfig
-from eie_hw.generate import sram_bits_per_pe
+from eie_hw.errors import EIEError
+from eie_hw.generate import pe_srams, sram_bits_per_pe
+from eie_hw.macro_mapping import map_design
+from eie_hw.macro_views import load_library
+from eie_hw.macro_views import resolve_library
 from eie_hw.synth import PAPER, parse_liberty
+from eie_hw.synth_report import PAPER_PE, TABLE_II_UNITS
+from eie_hw.synth_yosys import flat_types
 from eie_hw.tools import sta_bin
 
 from helpers import TINY_MEMORIES, small_config
@@ -36,6 +47,8 @@ TYP = PDK / "nangate45_typ.lib.gz"
 # FIFO pointers range(5)/range(7) and levels range(6)/range(8) are 3 bits.
 CFG_A = small_config(n_pes=2, fifo_depth=5, act_entries=9, max_layers=2, **TINY_MEMORIES)
 CFG_B = CFG_A.replace(act_entries=16, fifo_depth=7)
+# Spmat 64 x 32 = 2,048 bits: one fakeram45_64x32; every other memory <= 1,024 bits: flops.
+CFG_M = CFG_A.replace(spmat_words=64)
 COUNTERS = 4 * 32
 
 
@@ -49,7 +62,18 @@ def report_a(tmp_path_factory):
         pytest.skip(f"no liberty file at {TYP} (shared/pdk beside the repository)")
     out = tmp_path_factory.mktemp("synth_a")
     from eie_hw.synth import synthesize
-    report = synthesize(CFG_A, out, liberty=TYP, clock_ns=1.25)
+    report = synthesize(CFG_A, out, liberty=TYP, clock_ns=1.25, macros=None)
+    return out, report
+
+
+@pytest.fixture(scope="module")
+def report_m(tmp_path_factory):
+    """CFG_M with the default macro library (fakeram45)."""
+    if not TYP.is_file():
+        pytest.skip(f"no liberty file at {TYP} (shared/pdk beside the repository)")
+    out = tmp_path_factory.mktemp("synth_m")
+    from eie_hw.synth import synthesize
+    report = synthesize(CFG_M, out, liberty=TYP, clock_ns=1.25)
     return out, report
 
 
@@ -62,7 +86,7 @@ def report_b(tmp_path_factory):
     args = parser.parse_args(["synth", "--pes", "2", "--sram-width", "32", "--spmat-words",
                               "32", "--ptr-entries", "32", "--bias-entries", "16",
                               "--max-layers", "2", "--act-entries", "16", "--fifo-depth", "7",
-                              "-o", str(out)])
+                              "--macros", "none", "-o", str(out)])
     assert args.func is cmd_synth
     assert cmd_synth(args) == 0
     return out, json.loads((out / "report.json").read_text())
@@ -163,3 +187,143 @@ def test_missing_liberty_is_a_clear_error(tmp_path):
         synthesize(CFG_A, tmp_path, liberty=tmp_path / "nope.lib")
     with pytest.raises(EIEError, match="not a liberty file"):
         parse_liberty("hello", "x.lib")
+
+
+# ----------------------------------------------------------------------------- --macros none
+
+def test_macros_none_keeps_black_boxes_and_assumed_timing(report_a):
+    out, r = report_a
+    assert r["macros"] is None and "area_table" not in r["per_pe"]
+    assert r["per_pe"]["memory_area"] == 0 and r["per_pe"]["total_area"] == r["per_pe"]["area"]
+    assert (out / "synth" / "srams_bb.v").is_file()
+    assert not list((out / "synth").glob("macro_*.lib"))
+    if "skipped" not in r["timing"]:
+        assert r["timing"]["sram_model"]["kind"] == "assumed"
+        assert r["timing"]["sram_model"]["access_ns"] == 0.30
+        assert "SRAM macros assumed: access 0.3 ns" in (out / "report.txt").read_text()
+
+
+# ----------------------------------------------------------------------------- macros
+
+def _pe_mappings(cfg):
+    return map_design(pe_srams(cfg), load_library("fakeram45"))
+
+
+def test_macro_timing_comes_from_the_macro_views(report_m):
+    out, r = report_m
+    if sta_bin() is None:
+        pytest.skip("OpenSTA (`sta`) is not installed (Debian package opensta)")
+    macro = load_library("fakeram45").macro("fakeram45_64x32")
+    model = r["timing"]["sram_model"]
+    assert model["kind"] == "macros" and model["library"] == "fakeram45"
+    assert model["macros"] == {macro.name: {"clk_to_q_ns": macro.clk_to_q_ns,
+                                            "setup_ns": macro.setup_ns,
+                                            "area_um2": macro.area_um2,
+                                            "lib": macro.lib.name}}
+    assert f"{macro.name} clk->q {macro.clk_to_q_ns} ns" in (out / "report.txt").read_text()
+    # STA read the macro's own view (no timing-only model) and linked the macro cell.
+    script = (out / "synth" / "sta_pe.tcl").read_text()
+    assert f"read_liberty macro_{macro.name}.lib" in script
+    assert "sram_models.lib" not in script
+    assert f"{macro.name} " in (out / "synth" / "pe_netlist.v").read_text()
+    for part in ("pe", "ccu"):
+        t = r["timing"][part]
+        assert t["min_period_ns"] == pytest.approx(1.25 - t["worst_slack_ns"], abs=1e-3)
+        assert 0.1 < t["min_period_ns"] < 20
+
+
+def test_area_table_adds_up(report_m):
+    _, r = report_m
+    table = r["per_pe"]["area_table"]
+    rows = {row["unit"]: row for row in table["rows"]}
+    assert list(rows) == [k for k, *_ in TABLE_II_UNITS] + ["other", "total"]
+    for column in table["columns"]:
+        parts = sum(row[column] for key, row in rows.items() if key != "total")
+        assert parts == pytest.approx(rows["total"][column], abs=0.05), column
+    for row in rows.values():
+        assert row["total"] == pytest.approx(
+            row["memory"] + row["registers"] + row["combinational"], abs=0.01)
+        assert min(row["memory"], row["registers"], row["combinational"]) >= 0, row
+    pe = r["per_pe"]
+    assert rows["total"]["total"] == pytest.approx(pe["area"] + pe["memory_area"], abs=0.01)
+    assert rows["total"]["registers"] == pytest.approx(pe["register_area"], abs=0.01)
+    assert rows["total"]["paper"] == PAPER_PE
+    for key, _, _, paper in TABLE_II_UNITS:
+        assert rows[key]["paper"] == {"total": paper}
+        assert rows[key]["ratio"] == pytest.approx(rows[key]["total"] / paper, abs=1e-3)
+    assert rows["act_queue"]["registers"] > 0 and rows["arithm_unit"]["combinational"] > 0
+
+
+def test_memory_area_is_the_mapped_macros(report_m):
+    out, r = report_m
+    maps = _pe_mappings(CFG_M)
+    macro_maps = [m for m in maps if m.kind == "macro"]
+    assert [m.role for m in macro_maps] == ["spmat"]           # what the config is built for
+    expected = sum(m.area_um2 for m in macro_maps)
+    rows = {row["unit"]: row for row in r["per_pe"]["area_table"]["rows"]}
+    assert r["per_pe"]["memory_area"] == pytest.approx(expected, abs=0.01)
+    assert rows["total"]["memory"] == pytest.approx(expected, abs=0.01)
+    assert rows["spmat_read"]["memory"] == pytest.approx(expected, abs=0.01)
+    assert r["parts"]["pe"]["macros"] == {"fakeram45_64x32": 1}
+    assert r["total"]["memory_area"] == pytest.approx(CFG_M.n_pes * expected, abs=0.01)
+    assert "per-PE area (um2), like the paper's Table II" in (out / "report.txt").read_text()
+
+
+def test_flop_memories_are_flip_flops(report_a, report_m):
+    """Every memory mapped to flip-flops is storage + a registered read port in the PE."""
+    _, a = report_a
+    _, m = report_m
+    flop_bits = sum(s.depth * s.width + s.width for s, mp in
+                    zip(pe_srams(CFG_M), _pe_mappings(CFG_M)) if mp.kind == "flops")
+    grown = m["parts"]["pe"]["flip_flops"] - a["parts"]["pe"]["flip_flops"]
+    # The few more: the Spmat tile's registered bank/slice and one more Spmat address bit.
+    assert flop_bits <= grown <= flop_bits + 32
+    act = {row["unit"]: row for row in m["per_pe"]["area_table"]["rows"]}["act_rw"]
+    assert act["memory"] == 0 and act["registers"] > 2 * CFG_M.act_entries * CFG_M.acc_bits * 4
+
+
+def test_flat_types_rolls_up_the_hierarchy():
+    stats = {"modules": {
+        "top": {"num_cells_by_type": {"u": 2, "AND2": 1, "$scopeinfo": 3}},
+        "u": {"num_cells_by_type": {"\\v": 3, "DFF": 1, "RAM": 1}},
+        "v": {"num_cells_by_type": {"INV": 2}}}, "design": {}}
+    assert flat_types(stats, "top") == {"AND2": 1, "DFF": 2, "RAM": 2, "INV": 12}
+    with pytest.raises(EIEError, match="no module nope"):
+        flat_types(stats, "nope")
+
+
+def test_macro_library_spec(tmp_path):
+    assert resolve_library(None) is None and resolve_library("none") is None
+    lib = resolve_library("fakeram45")
+    assert resolve_library(lib) is lib
+    one = lib.__class__("one", [lib.macro("fakeram45_64x32")])
+    path = one.to_json(tmp_path / "one.json")
+    assert [m.name for m in resolve_library(str(path)).macros] == ["fakeram45_64x32"]
+
+
+def test_macro_view_without_its_cell_is_a_clear_error(tmp_path):
+    from dataclasses import replace
+    from eie_hw.synth_liberty import unpack_macro_views
+    macro = load_library("fakeram45").macro("fakeram45_64x32")
+    other = replace(macro, name="fakeram45_99x9")
+    with pytest.raises(EIEError, match="does not define cell fakeram45_99x9"):
+        unpack_macro_views([other], tmp_path)
+    with pytest.raises(EIEError, match="macro view .* does not exist"):
+        unpack_macro_views([replace(macro, lib=tmp_path / "gone.lib")], tmp_path)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--macros", "no-such-library.json"], "macro library file no-such-library.json does not"),
+    (["--macros", "{bad}"], "is not valid JSON"),
+    (["--sram-access-ns", "0.4"], "--sram-access-ns sets the assumed SRAM timing"),
+])
+def test_bad_macros_flag_is_one_error_line(flags, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    argv = ["synth", "--pes", "2", "-o", str(tmp_path / "out"),
+            *[f.format(bad=bad) for f in flags]]
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists()

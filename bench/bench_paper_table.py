@@ -1,7 +1,8 @@
 """The paper's benchmark table: synthetic Table III layers on our design, beside Table IV.
 
     python bench/bench_paper_table.py [--samples 5 --seed 0 --jobs 2 --bcast-width 8
-                                       -o build/paper-table --verilator --readme]
+                                       -o build/paper-table --verilator --readme
+                                       --clock-ns T | --synth-report FILE]
 
 Every layer of the spec's Table III (size, weight density, activation density) is built
 as random codes (uniform non-zeros at the weight density) and run at 64 PEs, FIFO depth
@@ -13,7 +14,10 @@ on one that broadcasts `--bcast-width` adjacent columns at once (`bcast_width`,
 docs/architecture.md). It uses `sim.sweep.run_sweep`, so every point is cached in the
 user cache folder (`$EIE_CACHE_DIR/sweep`, docs/sweeps.md) and a re-run is instant.
 
-Reported per layer: the paper's EIE actual and theoretical cycles (Table IV, us x 800),
+Reported per layer: the paper's EIE actual time (Table IV, us) and, with a clock
+(`--clock-ns T`, or `--synth-report FILE`: the design min period of an `eie synth`
+report), ours at that clock for every variant ("us at our clock" = cycles x period);
+the paper's EIE actual and theoretical cycles (Table IV, us x 800),
 the broadcast count nnz(a) (one broadcast per cycle at most: a lower bound), and per
 assignment the ideal cycles (perfect balance: entries of the non-zero columns / 64), our
 cycles, their excess over ideal, and the load-balance efficiency (busy / (64 x cycles)).
@@ -39,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from eie_hw.config import EIEConfig  # noqa: E402
 from eie_hw.errors import EIEError  # noqa: E402
+from sim.clock import add_clock_arguments, clock_from_args  # noqa: E402
 from sim.sweep import TABLE_III, SweepOptions, run_sweep  # noqa: E402
 
 PAPER_CONFIG = EIEConfig(n_pes=64, fifo_depth=8, sram_width=64)
@@ -78,6 +83,7 @@ def parse_args(argv=None):
                    help="also run every layer (one sample) on the Verilated RTL")
     p.add_argument("--readme", action="store_true",
                    help="write the table into bench/README.md")
+    add_clock_arguments(p)
     return p.parse_args(argv)
 
 
@@ -85,18 +91,26 @@ def _n(v, digits=0) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
-def table(rows: dict, verilator: dict, specs, samples: int, wide: int) -> str:
+def table(rows: dict, verilator: dict, specs, samples: int, wide: int,
+          clock=None) -> str:
     groups = variants(wide)
-    head = ["layer", "in x out", "W %", "A %", "paper actual", "paper theor.", "nnz(a)"]
+    names = " / ".join(variant_name(*g) for g in groups)
+    head = ["layer", "in x out", "W %", "A %", "paper us"]
+    if clock is not None:
+        head.append(f"us at our clock ({names})")
+    head += ["paper actual", "paper theor.", "nnz(a)"]
     for mode, width in groups:
         head += [f"{variant_name(mode, width)}: ideal", "cycles", "vs ideal", "LB eff."]
-    head.append(f"Verilator, sample 1 ({' / '.join(variant_name(*g) for g in groups)})")
+    head.append(f"Verilator, sample 1 ({names})")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for spec in specs:
         r0 = rows[(spec.name, MODES[0], 1)]
         line = [spec.name, f"{spec.cols} x {spec.rows}", f"{100 * spec.weight_density:g}",
-                f"{100 * spec.act_density:g}", _n(spec.paper_cycles),
-                _n(spec.paper_theoretical_cycles), _n(r0["broadcasts"])]
+                f"{100 * spec.act_density:g}", _n(spec.paper_us, 1)]
+        if clock is not None:
+            line.append(" / ".join(_n(rows[(spec.name, *g)].get("us"), 2) for g in groups))
+        line += [_n(spec.paper_cycles), _n(spec.paper_theoretical_cycles),
+                 _n(r0["broadcasts"])]
         for mode, width in groups:
             r = rows[(spec.name, mode, width)]
             line += [_n(r["ideal_cycles_balanced"]), _n(r["cycles"]),
@@ -111,6 +125,30 @@ def table(rows: dict, verilator: dict, specs, samples: int, wide: int) -> str:
                 f"{'' if x['golden_match'] else ', OUTPUTS DIFFER'})" for x in v))
         lines.append("| " + " | ".join(line) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _heading(args, clock, out: Path) -> str:
+    """The paragraph above the table: the command that made it, and the clock."""
+    flags = ""
+    if args.clock_ns is not None:
+        flags = f" --clock-ns {args.clock_ns:g}"
+    elif args.synth_report is not None:
+        flags = f" --synth-report {_shown(Path(args.synth_report))}"
+    layers = "" if args.layers == ",".join(TABLE_III) else f" --layers {args.layers}"
+    text = (f"Command: `python bench/bench_paper_table.py --samples {args.samples} --seed "
+            f"{args.seed} --bcast-width {args.bcast_width}{layers}"
+            f"{' --verilator' if args.verilator else ''}{flags} --readme` "
+            f"(64 PEs, FIFO 8, 64-bit Spmat words; means over {args.samples} random input "
+            f"vectors; table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"sweep results in {_shown(out)}).\n\n")
+    if clock is not None:
+        source = (f"--clock-ns {clock.period_ns:g}" if args.clock_ns is not None else
+                  f"the design min period of {_shown(Path(args.synth_report))}, set by the "
+                  f"{clock.limited_by}")
+        text += (f"Our clock: {clock.period_ns:g} ns ({clock.mhz:.0f} MHz; {source}"
+                 f"{', ' + clock.corner if clock.corner else ''}); the paper's: 1.25 ns "
+                 f"(800 MHz), critical path 1.15 ns.\n\n")
+    return text
 
 
 def _shown(path: Path) -> str:
@@ -147,12 +185,14 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:        # the config's own check of the width (power of two dividing the PEs)
         PAPER_CONFIG.replace(bcast_width=args.bcast_width)
+        clock = clock_from_args(args)
     except EIEError as exc:
-        raise SystemExit(f"--bcast-width: {exc}") from None
+        raise SystemExit(f"error: {exc}") from None
     widths = sorted({1, args.bcast_width})
     result = run_sweep(specs, out / "model", SweepOptions(
         base=PAPER_CONFIG, balance=MODES, sweep={"bcast_width": widths},
-        samples=args.samples, seed=args.seed, jobs=args.jobs, progress=True, plots=False))
+        samples=args.samples, seed=args.seed, jobs=args.jobs, progress=True, plots=False,
+        clock=clock))
     rows = {(r["layer"], r["balance"], r["bcast_width"]): r for r in result.rows}
     model_seconds = time.perf_counter() - t0
     print(f"performance model: {len(result.rows)} rows in {model_seconds:.1f} s "
@@ -173,13 +213,8 @@ def main(argv=None) -> int:
         except EIEError as exc:
             print(f"Verilator: not run: {exc}", file=sys.stderr)
         print(f"Verilator part: {time.perf_counter() - t1:.0f} s", flush=True)
-    text = (f"Command: `python bench/bench_paper_table.py --samples {args.samples} --seed "
-            f"{args.seed} --bcast-width {args.bcast_width}"
-            f"{' --verilator' if args.verilator else ''} --readme` "
-            f"(64 PEs, FIFO 8, 64-bit Spmat words; means over {args.samples} random input "
-            f"vectors; table written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-            f"sweep results in {_shown(out)}).\n\n"
-            + table(rows, verilator, specs, args.samples, args.bcast_width))
+    text = _heading(args, clock, out) + table(rows, verilator, specs, args.samples,
+                                              args.bcast_width, clock)
     print(text)
     if args.readme:
         print(f"wrote {write_readme(text)}")

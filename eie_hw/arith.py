@@ -11,20 +11,27 @@ from .sram import SRAM, SRAMPortSignature, share_with_host
 
 
 class ArithmeticUnit(wiring.Component):
-    """The 4-stage MAC pipeline of the paper (docs/architecture.md, ArithmeticUnit).
+    """The MAC pipeline (docs/architecture.md, ArithmeticUnit): the paper's four stages,
+    with the codebook read and the multiplier spread over two more so that no stage holds
+    more than one of SRAM read, half a multiplier, or an add (issue 13: 800 MHz and up).
 
-    An entry on `inp` in cycle t is in stage A0 in cycle t, A1 in t+1, A2 in t+2 and is
-    written in t+3 (`DEPTH` = 4 stages, `WRITE_LATENCY` = 3 cycles from `inp` to the
-    destination write). One entry per cycle, no stall:
+    An entry on `inp` in cycle t is in stage A<k> in cycle t+k and is written in t+5
+    (`DEPTH` = 6 stages, `WRITE_LATENCY` = 5 cycles from `inp` to the destination write).
+    One entry per cycle, no stall:
 
     - A0: codebook read at `layer * codebook_size + code`; `row = z` if `first`, else
       `row + z + 1`.
-    - A1: destination read of `row` (`dst.raddr`, `dst.ren`); `value * weight`, exact.
-    - A2: `sum = dest + product`, modulo 2**acc_bits. The read of A1 missed the write of
-      the entry just ahead (it happens now, in A3), so when that entry hit the same row
+    - A1: the codebook word into a register (the SRAM's clock-to-output is not followed
+      by a multiplier in the same cycle).
+    - A2: the two partial products `value * w_lo` and `value * w_hi` (w = w_hi * 2**k +
+      w_lo, k = weight_bits // 2), each half as deep as the whole multiplier.
+    - A3: `product = (p_hi << k) + p_lo`, exact; destination read of `row` (`dst.raddr`,
+      `dst.ren`).
+    - A4: `sum = dest + product`, modulo 2**acc_bits. The read of A3 missed the write of
+      the entry just ahead (it happens now, in A5), so when that entry hit the same row
       its sum is forwarded instead. An entry two ahead writes in the cycle of this
       entry's read, which the write-transparent destination read already returns.
-    - A3: destination write (`dst.waddr`, `dst.wdata`, `dst.we`).
+    - A5: destination write (`dst.waddr`, `dst.wdata`, `dst.we`).
 
     Fillers (code 0) pass like any entry; codebook entry 0 is 0, so they add nothing.
 
@@ -32,8 +39,8 @@ class ArithmeticUnit(wiring.Component):
     (`host_codebook`); switch modes only while not `busy`.
     """
 
-    DEPTH = 4
-    WRITE_LATENCY = 3
+    DEPTH = 6
+    WRITE_LATENCY = 5
 
     def __init__(self, config: EIEConfig, codebook_init=(), codebook_file: str = ""):
         self.config = config
@@ -72,41 +79,55 @@ class ArithmeticUnit(wiring.Component):
             m.d.comb += row_a0.eq(entry.z)
         with m.Else():
             m.d.comb += row_a0.eq(row + entry.z + 1)
-
-        v1 = Signal()
-        value1 = Signal(signed(cfg.act_bits))
-        m.d.sync += v1.eq(self.inp.valid)
         with m.If(self.inp.valid):
-            m.d.sync += [row.eq(row_a0), value1.eq(entry.value)]
+            m.d.sync += row.eq(row_a0)
 
-        # A1: `row` now holds this entry's row.
-        v2 = Signal()
-        row2 = Signal.like(row)
-        product2 = Signal(signed(cfg.act_bits + cfg.weight_bits))
-        m.d.comb += [self.dst.raddr.eq(row), self.dst.ren.eq(v1)]
-        m.d.sync += [v2.eq(v1), row2.eq(row),
-                     product2.eq(value1 * cb.port.r_data.as_signed())]
+        # Stage registers: valid, row, and what each stage hands on.
+        valid = [Signal(name=f"v{k}") for k in range(6)]
+        rows = [row] + [Signal.like(row, name=f"row{k}") for k in range(2, 6)]
+        m.d.comb += valid[0].eq(self.inp.valid)
+        m.d.sync += [valid[k + 1].eq(valid[k]) for k in range(5)]
+        m.d.sync += [rows[k + 1].eq(rows[k]) for k in range(4)]
+        row3, row5 = rows[2], rows[4]
 
-        # A2.
-        v3 = Signal()
-        row3 = Signal.like(row)
-        sum3 = Signal(signed(cfg.acc_bits))
-        forward = v3 & (row3 == row2)
+        value1 = Signal(signed(cfg.act_bits))
+        with m.If(self.inp.valid):
+            m.d.sync += value1.eq(entry.value)
+
+        # A1: the weight into a register.
+        value2 = Signal.like(value1)
+        weight2 = Signal(cfg.weight_bits)
+        m.d.sync += [value2.eq(value1), weight2.eq(cb.port.r_data)]
+
+        # A2: partial products (w_lo unsigned, w_hi signed: w = w_hi * 2**k + w_lo).
+        k = cfg.weight_bits // 2
+        p_lo = Signal(signed(cfg.act_bits + k + 1))
+        p_hi = Signal(signed(cfg.act_bits + cfg.weight_bits - k))
+        m.d.sync += [p_lo.eq(value2 * weight2[:k]), p_hi.eq(value2 * weight2[k:].as_signed())]
+
+        # A3: the exact product; the destination read.
+        product4 = Signal(signed(cfg.act_bits + cfg.weight_bits))
+        m.d.sync += product4.eq((p_hi << k) + p_lo)
+        m.d.comb += [self.dst.raddr.eq(row3), self.dst.ren.eq(valid[3])]
+
+        # A4.
+        row4 = rows[3]
+        sum5 = Signal(signed(cfg.acc_bits))
+        forward = valid[5] & (row5 == row4)
         dest = Signal(signed(cfg.acc_bits))
         with m.If(forward):
-            m.d.comb += dest.eq(sum3)
+            m.d.comb += dest.eq(sum5)
         with m.Else():
             m.d.comb += dest.eq(self.dst.rdata)
-        m.d.sync += [v3.eq(v2), row3.eq(row2)]
-        with m.If(v2):
-            m.d.sync += sum3.eq(dest + product2)  # the assignment truncates: the wrap
+        with m.If(valid[4]):
+            m.d.sync += sum5.eq(dest + product4)  # the assignment truncates: the wrap
 
-        # A3.
-        m.d.comb += [self.dst.waddr.eq(row3), self.dst.wdata.eq(sum3), self.dst.we.eq(v3)]
+        # A5.
+        m.d.comb += [self.dst.waddr.eq(row5), self.dst.wdata.eq(sum5), self.dst.we.eq(valid[5])]
 
-        m.d.comb += self.busy.eq(self.inp.valid | v1 | v2 | v3)
+        m.d.comb += self.busy.eq(Cat(valid).any())
         with m.If(self.clear_counters):
             m.d.sync += self.macs.eq(0)
-        with m.Elif(v3):
+        with m.Elif(valid[5]):
             m.d.sync += self.macs.eq(self.macs + 1)
         return m

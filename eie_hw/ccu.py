@@ -147,25 +147,29 @@ class CCU(wiring.Component):
         all_ready = self.fifo_ready.all()
         send = lnzd.valid & all_ready
         block_shift = Cat(Const(0, cfg.bcast_bits), lnzd.index)     # index * W
-        block_mask = g_mask.word_select(lnzd.index, w)
+        # Values whose mask bit is clear were zeroed when the group loaded (a block's bits
+        # are cleared together, so the load mask is the send mask): the LNZD -> payload
+        # path, the CCU's critical one, is the value select alone.
         block_values = g_values.as_value().word_select(lnzd.index, w * cfg.act_bits)
         m.d.comb += [
             self.bcast_valid.eq(send),
             self.bcast_payload.block.eq((g_col >> cfg.bcast_bits) + lnzd.index),
         ]
         for i in range(w):
-            value = block_values.word_select(i, cfg.act_bits)
-            m.d.comb += self.bcast_payload.values[i].eq(Mux(block_mask[i], value, 0))
+            m.d.comb += self.bcast_payload.values[i].eq(
+                block_values.word_select(i, cfg.act_bits))
         remaining = Signal(n)
         m.d.comb += remaining.eq(g_mask)
         with m.If(send):
             m.d.comb += remaining.eq(g_mask & ~(Const((1 << w) - 1, n) << block_shift))
         load = (remaining == 0) & queue.r_rdy
         m.d.comb += queue.r_en.eq(load)
+        q_values = queue.r_data[:n * cfg.act_bits]
+        q_mask = queue.r_data[n * cfg.act_bits:n * cfg.act_bits + n]
         with m.If(load):
-            m.d.sync += [g_values.eq(queue.r_data[:n * cfg.act_bits]),
-                         g_mask.eq(queue.r_data[n * cfg.act_bits:n * cfg.act_bits + n]),
-                         g_col.eq(queue.r_data[n * cfg.act_bits + n:])]
+            m.d.sync += [g_mask.eq(q_mask), g_col.eq(queue.r_data[n * cfg.act_bits + n:])]
+            m.d.sync += [g_values[i].eq(
+                Mux(q_mask[i], q_values.word_select(i, cfg.act_bits), 0)) for i in range(n)]
         with m.Else():
             m.d.sync += g_mask.eq(remaining)
         with m.If(self.control.running & lnzd.valid & ~all_ready):

@@ -77,11 +77,13 @@ def _cmd_compress(args) -> int:
 # ----------------------------------------------------------------------------- simulate
 
 def _add_simulate(sub) -> None:
+    from sim.clock import add_clock_arguments
     from sim.run import BACKENDS
     p = sub.add_parser("simulate", help="run a compressed model on a backend",
                        description="Run the model packed in DIR on one input vector or a "
                                    "batch and report outputs (and, for hardware backends, "
-                                   "cycles).")
+                                   "cycles; with --clock-ns or --synth-report, microseconds "
+                                   "per layer and per inference).")
     p.add_argument("directory", metavar="DIR", help="output directory of `eie compress`")
     p.add_argument("--input", required=True, metavar="ACT.npy",
                    help="float vector, or 2-D batch with one row per sample")
@@ -97,6 +99,7 @@ def _add_simulate(sub) -> None:
                    help="verilator backend: simulate the design whose memories are built from "
                         "SRAM macros (fakeram45 or a library JSON file), as `eie generate "
                         "--macros` writes it")
+    add_clock_arguments(p)
     add_force_argument(p)
     add_config_arguments(p)
     p.set_defaults(func=_cmd_simulate)
@@ -104,6 +107,7 @@ def _add_simulate(sub) -> None:
 
 def _cmd_simulate(args) -> int:
     from compress.manifest import read_manifest
+    from sim.clock import clock_from_args
     from sim.run import format_simulation, load_inputs, simulate
 
     # Output paths first: a bad one must not cost a simulation.
@@ -114,6 +118,10 @@ def _cmd_simulate(args) -> int:
     if args.macros is not None and args.backend != "verilator":
         raise EIEError("--macros needs --backend verilator (the other backends do not "
                        "simulate the Verilog)")
+    clock = clock_from_args(args)          # a bad report must not cost a simulation
+    if clock is not None and args.backend == "golden":
+        raise EIEError("--clock-ns / --synth-report need a backend that counts cycles: "
+                       "--backend model, amaranth or verilator")
     packed = EIEConfig.from_dict(read_manifest(args.directory)["config"])
     config = config_from_args(args, base=packed)
     check_design_size(config, args.force)
@@ -124,7 +132,7 @@ def _cmd_simulate(args) -> int:
     inputs = load_inputs(args.input)
     report = simulate(args.directory, inputs, backend=args.backend, config=config,
                       load_via_host=args.load == "host", waves=args.waves,
-                      progress=_progress, macros=macros)
+                      progress=_progress, macros=macros, clock=clock)
     if args.json is not None:
         write_json(args.json, report, flag="--json", indent=None)
     print(format_simulation(report), end="")

@@ -17,14 +17,16 @@ from .progress import say as _progress
 
 
 def _positive_float(text: str) -> float:
+    """A positive, finite number (inf would reach ABC, OpenSTA and the SDC as a period)."""
     import argparse
+    import math
 
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number, got {text}")
     return value
 
 
@@ -122,14 +124,18 @@ def add_synth_parser(sub):
                     "with Yosys, every memory built from SRAM macros (--macros) or flip-flops, "
                     "and report cells, flip-flops, area (with --liberty) per PE and in total, "
                     "the per-PE area by unit next to the paper's Table II, latches, and with "
-                    "OpenSTA (`sta`, Debian package opensta) the worst path at the clock. "
-                    "Writes DIR/report.json and DIR/report.txt.")
+                    "OpenSTA (`sta`, Debian package opensta) the achievable clock of the PE, "
+                    "the CCU and the top-level glue (min period, MHz, worst path) and of the "
+                    "design (the slowest), at the liberty's corner. Writes DIR/report.json "
+                    "and DIR/report.txt; `eie simulate` / `eie sweep --synth-report "
+                    "DIR/report.json` turn cycles into microseconds with it.")
     p.add_argument("-o", "--output", metavar="DIR", required=True)
     p.add_argument("--liberty", metavar="FILE",
                    help="standard-cell liberty file (.lib or .lib.gz), e.g. a Nangate45 corner; "
                         "without it: generic gate counts and no timing")
     p.add_argument("--clock-ns", type=_positive_float, default=1.25, metavar="T",
-                   help="clock period for mapping and timing (default 1.25 = 800 MHz)")
+                   help="target clock period for mapping and timing (default 1.25 = 800 "
+                        "MHz); the report gives the achievable one (min period, MHz)")
     p.add_argument("--macros", default="fakeram45", metavar="LIB",
                    help="SRAM macro library the memories are built from: fakeram45 (default, "
                         "the vendored Nangate45 macros), a library JSON file "

@@ -60,7 +60,12 @@ class PEHostPort(wiring.Component):
                 port.r_addr.eq(bus.addr),
                 port.r_en.eq(bus.read & io & mine & (bus.target == target)),
             ]
-        m.d.comb += [
+        # Activation writes and clears land a cycle late, from registers: the decode of
+        # the shared bus then ends here, not in the touched-bit logic of both banks (the
+        # PE's critical path, issue 13). Nothing can observe the delay: activations are
+        # read through the scan path, several cycles later, and a start command issued
+        # right after still finds them (FETCH and DECODE come before the first scan).
+        m.d.sync += [
             mem.act.waddr.eq(bus.addr),
             mem.act.wdata.eq(bus.data[:cfg.act_bits]),
             mem.act.we.eq(bus.write & io & mine & (bus.target == Target.ACT)),

@@ -64,9 +64,12 @@ class SpmatRead(wiring.Component):
         end = Signal(cfg.ptr_bits)
         value = Signal(signed(cfg.act_bits))
         first = Signal()
+        # `last` = `cur + 1 >= end`, kept in a register next to `cur` and `end` rather than
+        # computed from them: it heads the back-pressure chain (walker -> pointer stage ->
+        # FIFO pop), which then starts at a flip-flop instead of an adder and a compare.
         # `>=` so that a malformed range (end <= start) ends after one entry instead of
         # wrapping around the address space.
-        last = cur + 1 >= end
+        last = Signal(init=1)
 
         m.d.comb += self.inp.ready.eq((~active | last) & ~self.io_mode)
         take = self.inp.valid & self.inp.ready
@@ -77,11 +80,13 @@ class SpmatRead(wiring.Component):
                 active.eq(1),
                 cur.eq(self.inp.payload.start),
                 end.eq(self.inp.payload.end),
+                last.eq(self.inp.payload.start + 1 >= self.inp.payload.end),
                 value.eq(self.inp.payload.value),
                 first.eq(1),
             ]
         with m.Elif(issue):
-            m.d.sync += [cur.eq(cur + 1), first.eq(0), active.eq(~last)]
+            m.d.sync += [cur.eq(cur + 1), first.eq(0), active.eq(~last),
+                         last.eq(cur + 2 >= end)]
 
         word = cur >> cfg.slot_bits
         held_word = Signal(len(word))

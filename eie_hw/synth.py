@@ -15,10 +15,13 @@
   as modules so that its area splits like the paper's Table II. With `macros=None`
   (`--macros none`) every SRAM is a black box, timed with the assumed `SRAMTiming`.
 * With a liberty file: `dfflibmap`, `abc -D <clock>`, area in the liberty's unit;
-  timing with OpenSTA (`eie_hw/synth_sta.py`). Without: generic gate counts.
+  timing with OpenSTA (`eie_hw/synth_sta.py`) of the PE, the CCU and the glue, which sees
+  the PE and CCU through their measured port timing (`synth_boundary`); the design min
+  period is the slowest part's, at the liberty's corner. Without: generic gate counts.
 
 The pieces: `synth_liberty` (liberty facts, SRAM timing models, macro views),
-`synth_yosys` (scripts, statistics), `synth_sta` (timing), `synth_report` (report).
+`synth_yosys` (scripts, statistics), `synth_sta` (timing), `synth_boundary` (the parts'
+port timing for the glue), `synth_report` (report).
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ from .macros import MacroLibrary
 from .sram import sram_addr_width
 from .synth_liberty import (LibertyInfo, SRAMTiming, parse_liberty, prepare_liberty,
                             sram_liberty, unpack_macro_views)
-from .synth_report import PAPER, REPORT_FORMAT, REPORT_VERSION, assemble, format_report
+from .synth_boundary import BOUNDARY_NOTE, interface_liberty
+from .synth_report import (PAPER, REPORT_FORMAT, REPORT_VERSION, assemble, design_clock,
+                           format_report)
 from .synth_sta import run_sta, sta_version
 from .synth_yosys import (ABC_SPEED_SCRIPT, CCU_MODULE, PE_MODULE_NAME, part_figures,
                           part_script, pe_units, shape_design, sram_stubs)
@@ -53,6 +58,10 @@ __all__ = ["synthesize", "SRAMTiming", "LibertyInfo", "parse_liberty", "format_r
 
 PE_MODULE = PE_MODULE_NAME
 DEFAULT_MACROS = "fakeram45"
+PART_MODELS = "part_models.lib"     # the PE's and CCU's port timing, for the glue
+# PE inputs the top level ties to constants (each PE's own index, eie_hw/eie.py): paths
+# from them exist in the PE's netlist but not in the design.
+PE_CONSTANTS = ("pe_index",)
 
 
 @dataclass
@@ -149,8 +158,8 @@ def _run_parts(work: Path, design: GeneratedDesign, mem: _Memories, lib_name, in
         return dict(pool.map(run_part, parts))
 
 
-def _timing(work: Path, mem: _Memories, lib_file: Path, info, clock_ns: float,
-            progress) -> dict:
+def _timing(work: Path, design: GeneratedDesign, mem: _Memories, lib_file: Path, info,
+            clock_ns: float, progress) -> dict:
     if info is None:
         return {"skipped": "no liberty file: timing needs one (--liberty)"}
     sta = sta_bin()
@@ -159,10 +168,22 @@ def _timing(work: Path, mem: _Memories, lib_file: Path, info, clock_ns: float,
         _say(progress, STA_MISSING)
         return {"skipped": STA_MISSING}
     timing = {"tool": sta_version(sta), "sram_model": mem.sram_model}
-    for part, module in (("pe", PE_MODULE), ("ccu", CCU_MODULE)):
+    libs = [lib_file.name, *mem.sta_libs]
+    models = {}
+    for part, module, cell in (("pe", PE_MODULE, design.pe_module),
+                               ("ccu", CCU_MODULE, design.ccu_module)):
         _say(progress, f"static timing of {part} with OpenSTA")
-        timing[part] = run_sta(work, part, module, [lib_file.name, *mem.sta_libs], clock_ns,
-                               info.time_unit_ns, sta, list(mem.cells))
+        timing[part] = run_sta(work, part, module, libs, clock_ns, info.time_unit_ns, sta,
+                               list(mem.cells), interface=True,
+                               constant_inputs=PE_CONSTANTS if part == "pe" else ())
+        models[cell] = timing[part].pop("interface")
+    # The glue sees the PEs and the CCU through their measured port timing.
+    (work / PART_MODELS).write_text(interface_liberty(models, info))
+    _say(progress, "static timing of the top-level glue with OpenSTA")
+    timing["top"] = run_sta(work, "top", design.top, [*libs, PART_MODELS], clock_ns,
+                            info.time_unit_ns, sta, [*mem.cells, *models])
+    timing["top"]["boundary"] = BOUNDARY_NOTE
+    timing["design"] = design_clock(timing, info)
     return timing
 
 
@@ -212,7 +233,7 @@ def synthesize(config: EIEConfig, out_dir, *, liberty=None, clock_ns: float = 1.
     report = assemble(config, design, figures, latches, liberty, info, clock_ns,
                       mem.mappings)
     report["tools"] = {"yosys": _yosys_version()}
-    report["timing"] = _timing(work, mem, lib_file, info, clock_ns, progress)
+    report["timing"] = _timing(work, design, mem, lib_file, info, clock_ns, progress)
     report["seconds"] = round(time.time() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.txt").write_text(format_report(report))

@@ -10,7 +10,10 @@ from .errors import EIEError
 from .generate import sram_bits_per_pe
 
 REPORT_FORMAT = "eie-synth-report"
-REPORT_VERSION = 2       # 2: macros, per_pe.area_table, timing.sram_model.kind
+REPORT_VERSION = 3       # 2: macros, per_pe.area_table, timing.sram_model.kind;
+                         # 3: timing.top (the glue), timing.design, max_mhz, clock_port
+# The timed parts, in report order, and what the report calls them.
+TIMED_PARTS = (("pe", "PE"), ("ccu", "CCU"), ("top", "top-level glue"))
 
 # The paper's per-PE figures (Table II, 45 nm, worst corner) and clock.
 PAPER = {
@@ -142,6 +145,15 @@ def _method(n: int, macros, units: bool) -> str:
                                                     if units else "; the PE flattened"))
 
 
+def design_clock(timing: dict, info) -> dict:
+    """The design's achievable clock: the slowest part's, at the liberty's corner."""
+    worst = max((p for p, _ in TIMED_PARTS), key=lambda p: timing[p]["min_period_ns"])
+    period = timing[worst]["min_period_ns"]
+    return {"min_period_ns": period,
+            "max_mhz": round(1000 / period, 1) if period > 0 else None,
+            "limited_by": worst, "corner": info.corner, "library": info.name}
+
+
 # ----------------------------------------------------------------------------- text
 
 def _num(v, digits=0) -> str:
@@ -192,31 +204,47 @@ def _table_lines(t: dict) -> list[str]:
     return lines
 
 
-def _timing_lines(r: dict) -> list[str]:
-    timing = r.get("timing", {})
-    if "skipped" in timing:
-        return [f"timing: skipped: {timing['skipped']}"]
+def _sram_model_line(timing: dict) -> str:
     sm = timing["sram_model"]
     if sm["kind"] == "macros":
         used = "; ".join(f"{name} clk->q {m['clk_to_q_ns']} ns, setup {m['setup_ns']} ns"
                          for name, m in sm["macros"].items()) or "none used"
-        lines = [f"timing ({timing['tool']}; SRAM timing from the {sm['library']} macros' "
-                 f"Liberty views: {used}):"]
-    else:
-        lines = [f"timing ({timing['tool']}; SRAM macros assumed: access {sm['access_ns']} "
-                 f"ns, setup {sm['setup_ns']} ns):"]
-    for part in ("pe", "ccu"):
-        t = timing[part]
-        lines.append(f"  {part}: worst slack {t['worst_slack_ns']} ns at {r['clock_ns']} ns "
-                     f"-> min period {t['min_period_ns']} ns "
-                     f"({1000 / t['min_period_ns']:.0f} MHz)" if t["min_period_ns"] > 0
-                     else f"  {part}: worst slack {t['worst_slack_ns']} ns")
-        for key, label in (("critical_path", "critical path"),
-                           ("reg_to_reg", "flip-flop to flip-flop")):
-            p = t.get(key)
-            if p:
-                lines.append(f"    {label}: {p['startpoint']} -> {p['endpoint']}, "
-                             f"arrival {p['arrival_ns']} ns, slack {p['slack_ns']} ns")
+        return (f"timing ({timing['tool']}; SRAM timing from the {sm['library']} macros' "
+                f"Liberty views: {used}):")
+    return (f"timing ({timing['tool']}; SRAM macros assumed: access {sm['access_ns']} "
+            f"ns, setup {sm['setup_ns']} ns):")
+
+
+def _part_lines(label: str, t: dict) -> list[str]:
+    head = f"  {label}: worst slack {t['worst_slack_ns']} ns at {t['clock_ns']} ns"
+    if t["min_period_ns"] > 0:
+        head += f" -> min period {t['min_period_ns']} ns ({1000 / t['min_period_ns']:.0f} MHz)"
+    lines = [head]
+    for key, name in (("critical_path", "critical path"),
+                      ("reg_to_reg", "flip-flop to flip-flop")):
+        p = t.get(key)
+        if p:
+            lines.append(f"    {name}: {p['startpoint']} -> {p['endpoint']}, "
+                         f"arrival {p['arrival_ns']} ns, slack {p['slack_ns']} ns")
+    return lines
+
+
+def _timing_lines(r: dict) -> list[str]:
+    timing = r.get("timing", {})
+    if "skipped" in timing:
+        return [f"timing: skipped: {timing['skipped']}"]
+    lines = [_sram_model_line(timing)]
+    for part, label in TIMED_PARTS:
+        lines += _part_lines(label, timing[part])
+    lines.append(f"    (glue: {timing['top']['boundary']})")
+    d = timing["design"]
+    if d["max_mhz"] is not None:
+        label = dict(TIMED_PARTS)[d["limited_by"]]
+        lines += [f"design min period {d['min_period_ns']} ns "
+                  f"({1000 / d['min_period_ns']:.0f} MHz), set "
+                  f"by the {label}; corner {d['corner']}",
+                  f"time per layer = cycles x {d['min_period_ns']} ns: eie simulate / eie "
+                  f"sweep --synth-report <this folder>/report.json"]
     return lines
 
 

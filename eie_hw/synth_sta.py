@@ -1,4 +1,7 @@
-"""Static timing of the synthesized PE and CCU netlists with OpenSTA (`sta`)."""
+"""Static timing of the synthesized parts (PE, CCU, top-level glue) with OpenSTA (`sta`).
+
+The PE and CCU runs can also measure their port timing (`synth_boundary`), from which
+the glue, where they are black boxes, is timed."""
 
 from __future__ import annotations
 
@@ -7,11 +10,14 @@ import subprocess
 from pathlib import Path
 
 from .errors import EIEError
-from .generate import sdc_text
+from .orfs import CLOCK_PORT, sdc_text
+from .synth_boundary import interface_tcl, parse_interface
+
+CLOCK_NAME = "core_clock"      # the clock sdc_text creates
 
 
 def _sta_script(part: str, module: str, lib_files: list[str], sdc_file: str,
-                memory_cells: list[str]) -> str:
+                memory_cells: list[str], extra: str = "") -> str:
     reads = "\n".join(f"read_liberty {f}" for f in lib_files)
     cells = " ".join(sorted(memory_cells))
     return f"""\
@@ -37,7 +43,7 @@ if {{[llength $std_ffs] > 0}} {{
   report_checks -path_delay max -digits 4 -fields {{net}} -from $std_ffs -to $std_ffs
 }}
 puts "EIE-END-REG2REG"
-exit
+{extra}exit
 """
 
 
@@ -47,6 +53,37 @@ _CELL = re.compile(r"^\s*(\\\S+ |\S+)\s+(\\\S+ |\S+)\s*\((.*?)\);", re.M | re.S)
 
 def _bare(name: str) -> str:
     return name.strip().lstrip("\\")
+
+
+def clock_port(netlist: str, module: str) -> str:
+    """The clock input of `module`: `clk`, else the one-bit input named `*clk` (the CCU's
+    is `core_clk`: the top level runs it in a renamed clock domain)."""
+    for m in _MODULE.finditer(netlist):
+        if _bare(m.group(1)) != module:
+            continue
+        scalars = [_bare(n) for n in re.findall(r"^\s*input\s+(\\\S+ |\w+)\s*;", m.group(2),
+                                                re.M)]
+        for name in [CLOCK_PORT] + sorted(n for n in scalars if n.endswith("clk")):
+            if name in scalars:
+                return name
+        raise EIEError(f"internal error: module {module} has no clock input (clk or *clk)")
+    raise EIEError(f"internal error: the netlist has no module {module}")
+
+
+def _sdc(module: str, clock_ns: float, platform: str, port: str,
+         constant_inputs: tuple = ()) -> str:
+    text = sdc_text(module, clock_ns, platform)
+    for name in constant_inputs:
+        # Tied to a constant where the part is instantiated: no path starts there.
+        text += f"set_false_path -from [get_ports {{{name} {name}[*]}}]\n"
+    if port == CLOCK_PORT:
+        return text
+    # Without this the clock would name a port the part does not have: OpenSTA warns,
+    # makes a virtual clock, and every register-to-register path goes untimed.
+    line = f"set clk_port_name {CLOCK_PORT}\n"
+    if line not in text:
+        raise EIEError("internal error: eie_hw/orfs.py sdc_text no longer sets clk_port_name")
+    return text.replace(line, f"set clk_port_name {port}\n")
 
 
 def _instance_nets(netlist: str, top: str | None = None) -> dict[str, str]:
@@ -83,6 +120,7 @@ def _parse_path(text: str, q_nets: dict | None = None) -> dict | None:
     slack = re.search(r"([-\d.]+)\s+slack\s*\((MET|VIOLATED)\)", text)
     first_net = re.search(r"^\s*\d*\s+(\S+) \(net\)", text, re.M)
     q_nets = q_nets or {}
+    pins = re.findall(r"[\^v] (\S+) \(", text.split("data arrival time")[0])
 
     def describe(inst, net=None):
         if inst is None:
@@ -93,11 +131,19 @@ def _parse_path(text: str, q_nets: dict | None = None) -> dict | None:
     return {
         "startpoint": describe(start.group(1) if start else None,
                                first_net.group(1) if first_net else None),
-        "endpoint": describe(end.group(1) if end else None),
+        "endpoint": _endpoint(end.group(1) if end else None, pins, q_nets, describe),
         "arrival": float(arrival.group(1)) if arrival else None,
         "required": float(required.group(1)) if required else None,
         "slack": float(slack.group(1)) if slack else None,
     }
+
+
+def _endpoint(inst, pins: list[str], q_nets: dict, describe):
+    """A flip-flop by the net it drives; a macro or part model by the pin the path
+    enters (`pe0/control__running`): the instance alone does not say which input."""
+    if inst is not None and inst not in q_nets and pins and pins[-1].startswith(inst + "/"):
+        return pins[-1]
+    return describe(inst)
 
 
 def _section(text: str, name: str) -> str:
@@ -122,24 +168,41 @@ def _run(sta: str, work: Path, part: str, script: Path, timeout: float) -> str:
 
 def run_sta(work: Path, part: str, module: str, lib_files: list[str], clock_ns: float,
             time_unit_ns: float, sta: str, memory_cells: list[str],
-            timeout: float = 1800) -> dict:
-    """Time `<part>_netlist.v` at `clock_ns`, reading `lib_files` (in `work`)."""
+            timeout: float = 1800, interface: bool = False,
+            constant_inputs: tuple = ()) -> dict:
+    """Time `<part>_netlist.v` at `clock_ns`, reading `lib_files` (in `work`).
+
+    `memory_cells`: cells that are not standard-cell flip-flops (macros, models); with
+    `interface`, the result's "interface" holds the port timing (`synth_boundary`);
+    `constant_inputs`: ports tied to constants by the design (no paths from them)."""
+    netlist = (work / f"{part}_netlist.v").read_text()
+    port = clock_port(netlist, module)
     sdc = work / f"{part}.sdc"
     platform = "asap7" if abs(time_unit_ns - 1e-3) < 1e-9 else "nangate45"
-    sdc.write_text(sdc_text(module, clock_ns, platform))
+    sdc.write_text(_sdc(module, clock_ns, platform, port, constant_inputs))
+    period = clock_ns / time_unit_ns
+    extra = interface_tcl(port, CLOCK_NAME, period) if interface else ""
     script = work / f"sta_{part}.tcl"
     # Relative: the scripts run in `work`, and stay valid after the folder is moved.
-    script.write_text(_sta_script(part, module, lib_files, sdc.name, memory_cells))
+    script.write_text(_sta_script(part, module, lib_files, sdc.name, memory_cells, extra))
     out = _run(sta, work, part, script, timeout)
-    q_nets = _instance_nets((work / f"{part}_netlist.v").read_text(), module)
+    result = _timing_result(out, clock_ns, time_unit_ns, _instance_nets(netlist, module))
+    result = {"module": module, "clock_port": port, **result, "log": f"synth/sta_{part}.log"}
+    if interface:
+        result["interface"] = parse_interface(_section(out, "INTERFACE"), period,
+                                              time_unit_ns, port)
+    return result
+
+
+def _timing_result(out: str, clock_ns: float, time_unit_ns: float, q_nets: dict) -> dict:
     to_ns = lambda v: None if v is None else round(v * time_unit_ns, 4)   # noqa: E731
     worst_slack = float(re.search(r"EIE-worst slack\s+([-\d.eE+]+)", out).group(1))
     tns = re.search(r"EIE-tns\s+([-\d.eE+]+)", out)
-    result = {"module": module, "clock_ns": clock_ns,
-              "worst_slack_ns": to_ns(worst_slack),
+    min_period = round(clock_ns - worst_slack * time_unit_ns, 4)
+    result = {"clock_ns": clock_ns, "worst_slack_ns": to_ns(worst_slack),
               "tns_ns": to_ns(float(tns.group(1))) if tns else None,
-              "min_period_ns": round(clock_ns - worst_slack * time_unit_ns, 4),
-              "log": f"synth/sta_{part}.log"}
+              "min_period_ns": min_period,
+              "max_mhz": round(1000 / min_period, 1) if min_period > 0 else None}
     for key, name in (("critical_path", "WORST"), ("reg_to_reg", "REG2REG")):
         path = _parse_path(_section(out, name), q_nets)
         if path is not None:

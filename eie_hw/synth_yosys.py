@@ -118,6 +118,9 @@ def part_script(part: str, design, sources: list[str], lib: str | None, clock_ns
         lines += [f"dfflibmap -liberty {lib}",
                   f"abc -liberty {lib} -D {clock_ns * 1000:.6g} -script abc_speed.script"
                   f"{constr}",
+                  # As ORFS does: split nets so that write_verilog writes no compound
+                  # `assign {a, b} = ...`, which OpenSTA's Verilog reader refuses.
+                  "splitnets",
                   "opt_clean -purge",
                   "setundef -zero",
                   f"tee -q -o {part}_stat.json stat -json -liberty {lib}",

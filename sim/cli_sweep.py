@@ -12,6 +12,8 @@ from eie_hw.output import add_force_argument
 
 def add_sweep_parser(sub) -> None:
     from compress.balance import BALANCE_MODES
+
+    from .clock import add_clock_arguments
     from .sweep import BACKENDS, TABLE_III, jobs_default
     p = sub.add_parser(
         "sweep", help="design-space sweep: cycles, load balance, Spmat reads (and area) per "
@@ -50,10 +52,10 @@ def add_sweep_parser(sub) -> None:
                    help="hand the points to a Dask cluster (e.g. tcp://host:8786)")
     p.add_argument("--synth", action="store_true",
                    help="also synthesize every distinct config (Yosys; minutes each) and "
-                        "report PE logic area and slack")
+                        "report PE logic area, slack, the design min period and "
+                        "us_at_synth_clock (cycles x that period)")
     p.add_argument("--liberty", metavar="FILE", help="liberty file for --synth (area, timing)")
-    p.add_argument("--clock-ns", type=float, default=1.25, metavar="T",
-                   help="clock period for --synth (default 1.25)")
+    add_clock_arguments(p, synth_target=True)
     p.add_argument("--fresh", action="store_true", help="ignore cached points (recompute)")
     add_force_argument(p)
     p.add_argument("--no-plots", action="store_true", help="do not draw plots")
@@ -75,6 +77,7 @@ def _layers(args) -> list:
 
 
 def _options(args):
+    from .clock import PAPER_CLOCK_NS, clock_from_args
     from .sweep import SweepOptions, parse_sweep
     # Flags are taken as they are; a --config file is a base whose memory sizes are still
     # enlarged per point as the layers need.
@@ -86,8 +89,16 @@ def _options(args):
         balance=tuple(m.strip() for m in args.balance.split(",") if m.strip()),
         backend=args.backend, samples=args.samples, seed=args.seed, jobs=args.jobs,
         scheduler=args.scheduler, synth=args.synth, liberty=args.liberty,
-        clock_ns=args.clock_ns, progress=not args.quiet, plots=not args.no_plots,
+        clock_ns=args.clock_ns if args.clock_ns is not None else PAPER_CLOCK_NS,
+        clock=clock_from_args(args), progress=not args.quiet, plots=not args.no_plots,
         fresh=args.fresh, command=command, force=args.force)
+
+
+def _time_note(rows: list[dict]) -> str:
+    from .clock import NO_PERIOD_NOTE
+    if any("us" in r for r in rows):
+        return f"us = cycles x {rows[0]['period_ns']:g} ns"
+    return NO_PERIOD_NOTE
 
 
 def cmd_sweep(args) -> int:
@@ -97,6 +108,7 @@ def cmd_sweep(args) -> int:
     print(format_table(result.rows, result.swept), end="")
     print(f"{len(result.rows)} rows ({result.computed} computed, {result.cached} from the "
           f"cache) in {result.seconds:.1f} s")
+    print(_time_note(result.rows))
     print(f"wrote {result.csv_path}, {result.json_path}"
           + (f" and {len(result.plots)} plot files in {result.plots[0].parent}"
              if result.plots else ""))

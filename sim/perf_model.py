@@ -42,13 +42,14 @@ PE ``p`` (eie_hw/pe.py and its units), for broadcast ``b`` with ``n`` entries in
   takes the next range in the cycle it issues the last entry of the current one, so the
   block's ranges follow back to back), issues its entries at ``T_b + 1 .. T_b + n`` and
   presents them to the arithmetic unit (A0: the busy counter) at
-  ``T_b + 2 .. T_b + n + 1``; the last write is at ``T_b + n + 4``.
+  ``T_b + 2 .. T_b + n + 1``; the last write is at ``T_b + n + 6``
+  (``ArithmeticUnit.WRITE_LATENCY`` = 5 cycles after its A0).
 
 Layer end: the CCU's drain check needs two consecutive cycles in which the scan is
 finished (all groups issued, received and loaded, the group register empty: from
 ``max(L_last + 1, s_last + 1)``) and every PE is idle (FIFO empty and nothing in the
 pointer stage, SpmatRead or the arithmetic unit: from ``max_p(P_last + 2,
-T_last + n_last + 5)``). If both hold from cycle ``C``, the RUN state's last cycle is
+T_last + n_last + 2 + ArithmeticUnit.DEPTH)``). If both hold from cycle ``C``, the RUN state's last cycle is
 ``C + 1`` and the layer counts ``C + 2`` cycles (FETCH and DECODE included).
 Starved cycles of a PE: RUN cycles in which its FIFO is empty (``s_b + 1 .. P_b``
 covers the cycles broadcast ``b`` waits in it) and no entry is in A0.
@@ -67,6 +68,7 @@ import numpy as np
 
 from compress.images import MemoryImages
 from eie_hw.act_rw import ActRW
+from eie_hw.arith import ArithmeticUnit
 from eie_hw.ccu import CCU
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
@@ -78,7 +80,7 @@ from .amaranth_backend import Counters
 SCAN_LATENCY = ActRW.SCAN_LATENCY          # scan issue -> value at the CCU
 QUEUE_DEPTH = CCU.QUEUE_DEPTH              # scan credits (reads in flight + queued groups)
 RUN_START = 2                              # FETCH, DECODE, then RUN
-ARITH_TAIL = 4                             # A0 of the last entry -> the unit is idle (A1-A3)
+ARITH_TAIL = ArithmeticUnit.DEPTH          # A0 of the last entry -> the unit is idle (A1-A5)
 
 _NEG = -(1 << 40)                          # "no constraint" in the max-plus recurrence
 

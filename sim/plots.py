@@ -8,7 +8,8 @@
 | n_pes | `speedup_vs_pes` | speedup over the smallest PE count (linear reference dashed) | Fig. 11 |
 | sram_width | `spmat_reads_vs_sram_width` | Spmat SRAM reads, all PEs | Fig. 9 |
 | any | `cycles_vs_<field>` | cycles (solid) and the perfect-balance bound (dotted) | |
-| any, with synthesis | `synth_area_vs_<field>`, `synth_slack_vs_<field>` | PE logic area, PE worst slack | |
+| any, with synthesis | `synth_area_vs_<field>`, `synth_slack_vs_<field>`, `synth_period_vs_<field>` | PE logic area, PE worst slack, design min period | |
+| any, with a clock | `time_vs_<field>` | microseconds per layer (with synthesis: at each point's min period) | |
 
 One line per layer (and row assignment, backend and value of the other swept fields).
 """
@@ -128,12 +129,35 @@ def make_plots(rows: list[dict], sweep: dict, out_dir) -> list[Path]:
         written += _save(_figure(f"Cycles vs {f} (dotted: perfect balance)", f, "cycles", s,
                                  dotted=ideal, log_y=f == "n_pes"),
                          out, f"cycles_vs_{f}")
-        if any(r.get("synth_pe_area_um2") is not None for r in rows):
-            s = _series(rows, f, sweep, "synth_pe_area_um2")
-            written += _save(_figure(f"PE logic area vs {f}", f, "PE logic area (um2)", s),
-                             out, f"synth_area_vs_{f}")
-        if any(r.get("synth_pe_slack_ns") is not None for r in rows):
-            s = _series(rows, f, sweep, "synth_pe_slack_ns")
-            written += _save(_figure(f"PE worst slack vs {f}", f, "worst slack (ns)", s),
-                             out, f"synth_slack_vs_{f}")
+        written += _field_plots(rows, f, sweep, out)
+    return written
+
+
+def _has(rows: list[dict], key: str) -> bool:
+    return any(r.get(key) is not None for r in rows)
+
+
+def _field_plots(rows: list[dict], f: str, sweep: dict, out: Path) -> list[Path]:
+    """The synthesis and time figures against one swept field, where the rows have them."""
+    figures = []
+    if _has(rows, "synth_pe_area_um2"):
+        figures.append((f"PE logic area vs {f}", "PE logic area (um2)", "synth_pe_area_um2",
+                        f"synth_area_vs_{f}"))
+    if _has(rows, "synth_pe_slack_ns"):
+        figures.append((f"PE worst slack vs {f}", "worst slack (ns)", "synth_pe_slack_ns",
+                        f"synth_slack_vs_{f}"))
+    if _has(rows, "synth_min_period_ns"):
+        figures.append((f"Design min period vs {f} (slowest of PE, CCU, glue)",
+                        "min period (ns)", "synth_min_period_ns", f"synth_period_vs_{f}"))
+    # Time per layer: at each point's own synthesized clock when there is one.
+    if _has(rows, "us_at_synth_clock"):
+        figures.append((f"Time per layer vs {f} (at each point's min period)",
+                        "microseconds", "us_at_synth_clock", f"time_vs_{f}"))
+    elif _has(rows, "us"):
+        figures.append((f"Time per layer vs {f} (at {rows[0]['period_ns']:g} ns)",
+                        "microseconds", "us", f"time_vs_{f}"))
+    written: list[Path] = []
+    for title, y_label, key, name in figures:
+        s = _series(rows, f, sweep, key)
+        written += _save(_figure(title, f, y_label, s), out, name)
     return written

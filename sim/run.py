@@ -11,6 +11,7 @@ from compress.model_io import describe_head, file_head, read_npy_header
 from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
+from .clock import NO_PERIOD_NOTE, Clock, describe_clock
 from .golden import GoldenModel, GoldenResult
 
 BACKENDS = ("golden", "model", "amaranth", "verilator")
@@ -80,6 +81,7 @@ def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dic
             "work_per_pe_max": _per_sample(work.max(axis=1), batched),
             "work_per_pe_mean": _per_sample(np.round(work.mean(axis=1), 3), batched),
             "cycles": None,
+            "us": None,
         })
     overflow = int(sum(int(layer.overflow.sum()) for layer in result.layers))
     clipped = int(sum(int(layer.input_clipped.sum()) for layer in result.layers))
@@ -97,6 +99,8 @@ def golden_report(result: GoldenResult, config: EIEConfig, batched: bool) -> dic
         "outputs_saturated": saturated,
         "quantization_error": result.quantization_error(config.act_frac),
         "cycles": None,
+        "us": None,
+        "clock": None,
         "layers": layers,
     }
 
@@ -133,12 +137,30 @@ def hardware_report(report: dict, result: GoldenResult, run, backend: str,
     return report
 
 
+def add_time(report: dict, clock: Clock | None) -> dict:
+    """Microseconds per layer and per inference (`us`) = cycles x the clock's period."""
+    if clock is None:
+        return report
+    if report["cycles"] is None:
+        raise EIEError(f"a clock period needs a backend that counts cycles (model, amaranth "
+                       f"or verilator), not {report['backend']}")
+    report["clock"] = clock.to_dict()
+    for layer in report["layers"]:
+        layer["us"] = clock.us(layer["cycles"])
+    report["us"] = clock.us(report["cycles"])
+    return report
+
+
 def simulate(directory, inputs: np.ndarray, backend: str = "golden",
              config: EIEConfig | None = None, load_via_host: bool = False,
-             waves=None, progress=None, macros=None) -> dict:
+             waves=None, progress=None, macros=None, clock: Clock | None = None) -> dict:
+    """Run the packed model in `directory` on `inputs`; `clock` adds microseconds."""
     if backend not in BACKENDS:
         raise EIEError(f"backend {backend!r} is not available; choose from "
                        f"{', '.join(BACKENDS)}")
+    if clock is not None and backend == "golden":
+        raise EIEError("--clock-ns / --synth-report need a backend that counts cycles: "
+                       "--backend model, amaranth or verilator")
     images = read_images(directory, config)
     design = images.config.replace(**_non_packing(config))
     result = GoldenModel(images).run(inputs_float=inputs)
@@ -169,7 +191,7 @@ def simulate(directory, inputs: np.ndarray, backend: str = "golden",
         if macros is not None:
             from eie_hw.macro_views import resolve_library
             report["verilator"]["macros"] = resolve_library(macros).name
-    return report
+    return add_time(report, clock)
 
 
 def _non_packing(config: EIEConfig | None) -> dict:
@@ -190,6 +212,14 @@ def _saturated_layers(report: dict) -> str:
     return f" (in {', '.join(names)})" if names else ""
 
 
+def _time_line(report: dict) -> str:
+    clock = report.get("clock")
+    if clock is None:
+        return NO_PERIOD_NOTE
+    what = "per inference (worst sample)" if report["batch"] is not None else "per inference"
+    return f"time: {_worst(report['us']):,.3f} us {what} at {describe_clock(clock)}"
+
+
 def format_simulation(report: dict) -> str:
     """The text summary `eie simulate` prints."""
     lines = []
@@ -199,6 +229,8 @@ def format_simulation(report: dict) -> str:
                 f"{layer['weight_frac']}, max entries per PE {_worst(layer['work_per_pe_max'])}")
         if layer["cycles"] is not None:
             line += f", cycles {_worst(layer['cycles'])}"
+        if layer.get("us") is not None:
+            line += f" = {_worst(layer['us']):,.3f} us"
         if "golden_match" in layer:
             line += f", {'matches' if layer['golden_match'] else 'DIFFERS FROM'} golden"
         lines.append(line)
@@ -208,6 +240,7 @@ def format_simulation(report: dict) -> str:
         if "golden_match" in report:
             line += f", bit-exact against golden: {report['golden_match']}"
         lines.append(line)
+        lines.append(_time_line(report))
     if report.get("verilator", {}).get("waves"):
         lines.append(f"waveform: {report['verilator']['waves']}")
     q = report["quantization_error"]

@@ -146,7 +146,18 @@ def make_files(root: Path) -> dict[str, Path]:
     files["bad_dataset"].write_bytes(_npz_bytes(x_train=np.ones((4, 3))))
     files["text_liberty"] = root / "cells.lib"
     files["text_liberty"].write_text("this is not a liberty file\n")
+    files.update(_bad_synth_reports(root))
     return files
+
+
+def _bad_synth_reports(root: Path) -> dict[str, Path]:
+    """eie synth reports without a clock: no timing, and version 2 (glue not timed)."""
+    docs = {"untimed_report": {"version": 3, "timing": {"skipped": "no liberty file"}},
+            "old_report": {"version": 2, "timing": {"pe": {"min_period_ns": 1.5}}}}
+    paths = {name: root / f"{name}.json" for name in docs}
+    for name, doc in docs.items():
+        paths[name].write_text(json.dumps({"format": "eie-synth-report", **doc}))
+    return paths
 
 
 def _bad_configs(root: Path) -> dict[str, Path]:
@@ -233,8 +244,22 @@ def _simulate_cases() -> list[tuple[str, list[str]]]:
                  "macros-missing": ["--backend", "verilator", "--macros", "{missing}"],
                  "packing": ["--pes", "4"], "width": ["--sram-width", "128"],
                  "config-list": ["--config", "{cfg_list}"],
-                 "config-latin1": ["--config", "{cfg_latin1}"]}.items():
+                 "config-latin1": ["--config", "{cfg_latin1}"],
+                 **_clock_variants(["--backend", "model"]),
+                 "clock-golden": ["--clock-ns", "1.25"]}.items():
         cases.append((f"simulate-{k}", ["simulate", "{good}", "--input", "{x}", *v]))
+    return cases
+
+
+def _clock_variants(head: list[str]) -> dict[str, list[str]]:
+    """Bad --clock-ns / --synth-report values (simulate, sweep)."""
+    values = {"clock-0": "0", "clock-neg": "-1.25", "clock-text": "fast", "clock-nan": "nan",
+              "clock-inf": "inf"}
+    cases = {k: [*head, f"--clock-ns={v}"] for k, v in values.items()}
+    cases["clock-both"] = [*head, "--clock-ns", "1", "--synth-report", "{text}"]
+    for k in ("missing", "text", "subdir", "cfg_list", "cfg_unknown", "cfg_binary",
+              "untimed_report", "old_report"):
+        cases[f"report-{k}"] = [*head, "--synth-report", f"{{{k}}}"]
     return cases
 
 
@@ -262,7 +287,9 @@ def _generate_synth_cases() -> list[tuple[str, list[str]]]:
     cases += [(f"synth-macros-{k}", ["synth", "-o", "{out}", "--macros", v])
               for k, v in (("missing", "{missing}"), ("text", "{text}"), ("dir", "{subdir}"),
                            ("list", "{cfg_list}"), ("binary", "{cfg_binary}"))]
-    cases += [("synth-macros-access", ["synth", "-o", "{out}", "--sram-access-ns", "0.4"])]
+    cases += [("synth-macros-access", ["synth", "-o", "{out}", "--sram-access-ns", "0.4"]),
+              ("synth-clock-inf", ["synth", "-o", "{out}", "--clock-ns=inf"]),
+              ("generate-clock-inf", ["generate", "-o", "{out}", "--clock-ns=inf"])]
     return cases
 
 
@@ -285,7 +312,8 @@ def _sweep_cases() -> list[tuple[str, list[str]]]:
                 "input-no-model": ["--layers", "Alex-7", "--input", "{x}"],
                 "input-bad": ["--model", "{good}", "--input", "{text_npy}"],
                 "synth-liberty": ["--layers", "Alex-7", "--synth", "--liberty", "{missing}"],
-                "config-list": ["--layers", "Alex-7", "--config", "{cfg_list}"]}
+                "config-list": ["--layers", "Alex-7", "--config", "{cfg_list}"],
+                **_clock_variants(["--layers", "16x8:0.1:0.5"])}
     outputs = {k: ["-o", out, "--layers", "16x8:0.1:0.5", "--quiet", "--no-plots"]
                for k, out in {"empty": "", "file": "{text}", "foreign": "{foreign}"}.items()}
     return _variants("sweep", base, variants) + _variants("sweep-out", ["sweep"], outputs)

@@ -171,14 +171,15 @@ def test_simulate_model_backend_matches_amaranth_cycles(compressed, tmp_path):
     for backend in ("model", "amaranth"):
         out = tmp_path / f"{backend}.json"
         assert main(["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
-                     "--backend", backend, "--json", str(out)]) == 0
+                     "--backend", backend, "--json", str(out), "--clock-ns", "1.25"]) == 0
         reports[backend] = json.loads(out.read_text())
     model, rtl = reports["model"], reports["amaranth"]
     assert model["backend"] == "model" and "golden_match" not in model
     for key in ("cycles", "pe_busy_cycles", "pe_starved_cycles", "ccu_stall_cycles",
-                "spmat_reads", "load_balance_efficiency", "outputs"):
+                "spmat_reads", "load_balance_efficiency", "outputs", "us", "clock"):
         assert model[key] == rtl[key], key
     assert [l["cycles"] for l in model["layers"]] == [l["cycles"] for l in rtl["layers"]]
+    assert [l["us"] for l in model["layers"]] == [l["us"] for l in rtl["layers"]]
 
 
 def test_simulate_verilator_equals_amaranth_report(compressed, tmp_path):
@@ -188,12 +189,13 @@ def test_simulate_verilator_equals_amaranth_report(compressed, tmp_path):
         out = tmp_path / f"{backend}.json"
         extra = ["--waves", str(tmp_path / "w.vcd")] if backend == "verilator" else []
         assert main(["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
-                     "--backend", backend, "--json", str(out), *extra]) == 0
+                     "--backend", backend, "--json", str(out), "--clock-ns", "0.9",
+                     *extra]) == 0
         reports[backend] = json.loads(out.read_text())
     v, a = reports["verilator"], reports["amaranth"]
     assert v["backend"] == "verilator" and v["golden_match"] is True
     for key in ("outputs", "cycles", "pe_busy_cycles", "pe_starved_cycles",
-                "ccu_stall_cycles", "spmat_reads", "load_balance_efficiency"):
+                "ccu_stall_cycles", "spmat_reads", "load_balance_efficiency", "us"):
         assert v[key] == a[key], key
     assert [l["cycles"] for l in v["layers"]] == [l["cycles"] for l in a["layers"]]
     assert (tmp_path / "w.vcd").stat().st_size > 0
@@ -204,3 +206,53 @@ def test_waves_need_a_hardware_backend(compressed, tmp_path, capsys):
     err = error_of(capsys, ["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
                             "--waves", str(tmp_path / "w.vcd")])
     assert "hardware backend" in err
+
+
+def _synth_report(path, period):
+    """What the clock reads of an `eie synth` report.json."""
+    path.write_text(json.dumps({"format": "eie-synth-report", "version": 3, "timing": {
+        "design": {"min_period_ns": period, "limited_by": "pe", "corner": "Lib (1.1 V, 25 C)"}}}))
+    return path
+
+
+def test_simulate_model_backend_reports_microseconds(compressed, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).normal(0, 1, (2, 24)))
+    sim = ["simulate", str(compressed), "--input", str(tmp_path / "x.npy"),
+           "--backend", "model"]
+    out = tmp_path / "r.json"
+    assert main([*sim, "--json", str(out), "--clock-ns", "1.5"]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["clock"] == {"period_ns": 1.5, "mhz": 666.7, "source": "--clock-ns 1.5",
+                               "corner": None, "limited_by": None}
+    for layer in report["layers"]:
+        assert layer["us"] == [round(c * 1.5 / 1000, 3) for c in layer["cycles"]]
+    assert report["us"] == [round(c * 1.5 / 1000, 3) for c in report["cycles"]]
+    worst = max(report["layers"][0]["cycles"])
+    assert f"cycles {worst} = {worst * 1.5 / 1000:,.3f} us" in text
+    assert "us per inference (worst sample) at 1.5 ns (667 MHz; --clock-ns 1.5)" in text
+
+    report_file = _synth_report(tmp_path / "report.json", 2.0)
+    assert main([*sim, "--json", str(out), "--synth-report", str(report_file)]) == 0
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["us"] == [round(c * 2.0 / 1000, 3) for c in report["cycles"]]
+    assert report["clock"]["limited_by"] == "PE"
+    assert "at 2 ns (500 MHz; synth report" in text and "set by the PE, Lib (1.1 V" in text
+
+    assert main([*sim, "--json", str(out)]) == 0          # no period: cycles only
+    report = json.loads(out.read_text())
+    assert report["us"] is None and report["clock"] is None
+    assert all(layer["us"] is None for layer in report["layers"])
+    assert "give --clock-ns T or --synth-report FILE" in capsys.readouterr().out
+
+
+def test_clock_errors_are_one_line(compressed, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.ones(24))
+    sim = ["simulate", str(compressed), "--input", str(tmp_path / "x.npy")]
+    err = error_of(capsys, [*sim, "--clock-ns", "1.25"])
+    assert "need a backend that counts cycles" in err
+    (tmp_path / "r.json").write_text("{}")
+    err = error_of(capsys, [*sim, "--backend", "model", "--synth-report",
+                            str(tmp_path / "r.json")])
+    assert "is not an eie synth report" in err and len(err.strip().splitlines()) == 1

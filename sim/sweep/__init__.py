@@ -23,9 +23,11 @@ Results are cached per point in the user cache folder (`cache.py`; keys are cont
 hashes), so an interrupted sweep resumes where it stopped. Points run in parallel over
 local processes (`jobs`), or on a Dask cluster (`scheduler`) (`execute.py`). With
 `synth`, every distinct config is also synthesized (`synth.py`, cached the same way)
-and its logic area and slack join the rows. The output folder is written through
-`eie_hw.output.output_folder`: complete, or left as it was. Documentation:
-docs/sweeps.md.
+and its logic area, slack and design min period join the rows. With a clock
+(`SweepOptions.clock`: a period or an `eie synth` report), each row gets `us` = cycles x
+period; with `synth`, `us_at_synth_clock` = cycles x the point's own min period. The
+output folder is written through `eie_hw.output.output_folder`: complete, or left as it
+was. Documentation: docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from .layers import (TABLE_III, LayerSpec, ModelSource, model_source, parse_laye
 from .options import (AUTO_FIELDS, BACKENDS, SweepOptions, check_point, count_values,
                       jobs_default, parse_sweep, parse_values, point_label, resolve_field,
                       sweep_points, sweep_size)
-from .results import (SWEEP_FORMAT, SWEEP_VERSION, SweepResult, add_speedup, format_table,
-                      write_results)
+from .results import (SWEEP_FORMAT, SWEEP_VERSION, SweepResult, add_speedup, add_time,
+                      format_table, write_results)
 from .synth import run_synth, synth_key
 
 
@@ -76,6 +78,7 @@ def run_sweep(layers: list, out_dir, options: SweepOptions | None = None) -> Swe
         results = _run_points(tasks, cache, options, counts)
         rows = _rows(tasks, results, cache, options, counts)
         add_speedup(rows, options.sweep)
+        add_time(rows, options.clock, options.synth)
         stats = {**counts, "points": len(tasks),
                  "seconds": round(time.perf_counter() - t0, 2)}
         result = _write(rows, layers, options, staging, final, stats)
@@ -143,6 +146,6 @@ __all__ = ["TABLE_III", "LayerSpec", "ModelSource", "PointTask", "SweepOptions",
            "SweepResult", "parse_layers", "parse_sweep", "parse_values", "count_values",
            "resolve_field", "sweep_points", "sweep_size", "point_label", "check_point",
            "model_source", "run_sweep", "evaluate_point", "fit_config", "format_table",
-           "add_speedup", "synthetic_codes", "synthetic_masks", "synthetic_layer",
+           "add_speedup", "add_time", "synthetic_codes", "synthetic_masks", "synthetic_layer",
            "jobs_default", "AUTO_FIELDS", "BACKENDS", "EVALUATION_VERSION", "SWEEP_FORMAT",
            "SWEEP_VERSION", "PointCache", "cache_root", "write_results"]

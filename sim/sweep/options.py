@@ -14,6 +14,7 @@ from pathlib import Path
 from eie_hw.bounds import check_design_size, check_sweep_size
 from eie_hw.config import EIEConfig, config_flag
 from eie_hw.errors import EIEError
+from sim.clock import Clock, check_period, clock_from
 
 BACKENDS = ("model", "verilator")
 # Memory sizes chosen per point (when neither given nor swept): large enough for the layer.
@@ -178,8 +179,9 @@ class SweepOptions:
 
     `base`: the config the points start from; `sweep`: {field: values} (`parse_sweep`);
     `explicit`: fields the user set, never auto-sized; `balance`: the row assignments to
-    run (each is a dimension of the sweep); `force`: run beyond the size limits and
-    replace an output folder not written by eie.
+    run (each is a dimension of the sweep); `clock`: the period that turns cycles into
+    microseconds (`us` per row; None: cycles only); `force`: run beyond the size limits
+    and replace an output folder not written by eie.
     """
     base: EIEConfig = field(default_factory=EIEConfig)
     sweep: dict = field(default_factory=dict)
@@ -192,7 +194,8 @@ class SweepOptions:
     scheduler: str | None = None
     synth: bool = False
     liberty: str | None = None
-    clock_ns: float = 1.25
+    clock_ns: float = 1.25        # the target period of --synth
+    clock: object = None          # µs per row: a sim.clock.Clock, a period (ns) or a report
     progress: bool = False
     plots: bool = True
     fresh: bool = False
@@ -224,10 +227,13 @@ class SweepOptions:
                            f".lib (or .lib.gz) file, or drop --liberty")
         if n_layers < 1:
             raise EIEError("no layers to sweep: give --layers or --model")
+        check_period(self.clock_ns, "--clock-ns")
+        clock = self.clock if self.clock is None or isinstance(self.clock, Clock) \
+            else clock_from(self.clock)
         sweep = _checked_sweep(self.sweep)
         check_sweep_size(sweep_size(sweep, n_layers, len(balance)), self.force)
         return dataclasses.replace(self, sweep=sweep, balance=balance,
-                                   explicit=frozenset(self.explicit))
+                                   explicit=frozenset(self.explicit), clock=clock)
 
 
 def _checked_sweep(sweep: dict) -> dict[str, list[int]]:

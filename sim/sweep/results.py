@@ -1,5 +1,5 @@
-"""A sweep's results: `SweepResult`, the speedup column, `sweep.csv` and `sweep.json`
-(format `eie-sweep`, docs/sweeps.md) and the terminal table."""
+"""A sweep's results: `SweepResult`, the speedup and time columns, `sweep.csv` and
+`sweep.json` (format `eie-sweep`, docs/sweeps.md) and the terminal table."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sim.clock import to_us
 
 from .layers import LayerSpec
 from .options import field_names
@@ -47,6 +49,19 @@ def add_speedup(rows: list[dict], sweep: dict) -> None:
     for row in rows:
         base = smallest[group(row)]
         row["speedup"] = round(base["cycles"] / row["cycles"], 4) if row["cycles"] else None
+
+
+def add_time(rows: list[dict], clock, synth: bool) -> None:
+    """`us` = cycles x the sweep's clock (with one), and with --synth `us_at_synth_clock`
+    = cycles x the point's own design min period (None where it was not timed)."""
+    for row in rows:
+        if clock is not None:
+            row["period_ns"] = clock.period_ns
+            row["us"] = to_us(row["cycles"], clock.period_ns)
+        if synth:
+            period = row.get("synth_min_period_ns")
+            row["us_at_synth_clock"] = (to_us(row["cycles"], period)
+                                        if period and period > 0 else None)
 
 
 def _columns(rows: list[dict], sweep: dict) -> list[str]:
@@ -94,6 +109,7 @@ def write_results(rows: list[dict], folder: Path, options, layers, stats: dict
         "backend": options.backend,
         "samples": options.samples,
         "seed": options.seed,
+        "clock": options.clock.to_dict() if options.clock is not None else None,
         "layers": _layer_docs(layers),
         "columns": columns,
         "rows": rows,
@@ -110,8 +126,10 @@ def _table_head(rows: list[dict], swept: list[str]) -> list[str]:
              "Spmat reads"])
     if any(r.get("speedup") is not None for r in rows):
         head.append("speedup")
+    if any("us" in r for r in rows):
+        head.append("us")
     if any("synth_pe_area_um2" in r for r in rows):
-        head += ["PE area um2", "PE slack ns"]
+        head += ["PE area um2", "PE slack ns", "min period ns", "us @synth"]
     if any("golden_match" in r for r in rows):
         head += ["model cycles", "golden"]
     return head
@@ -125,13 +143,20 @@ def _table_line(r: dict, swept: list[str], head: list[str]) -> list[str]:
         f"{r['spmat_reads']:,}"]
     if "speedup" in head:
         line.append("" if r.get("speedup") is None else f"{r['speedup']:.2f}")
+    if "us" in head:
+        line.append(_opt(r.get("us"), "{:,.3f}"))
     if "PE area um2" in head:
-        area, slack = r.get("synth_pe_area_um2"), r.get("synth_pe_slack_ns")
-        line += ["-" if area is None else f"{area:,.0f}", "-" if slack is None else
-                 f"{slack}"]
+        line += [_opt(r.get("synth_pe_area_um2"), "{:,.0f}"),
+                 _opt(r.get("synth_pe_slack_ns"), "{}"),
+                 _opt(r.get("synth_min_period_ns"), "{}"),
+                 _opt(r.get("us_at_synth_clock"), "{:,.3f}")]
     if "golden" in head:
         line += [f"{r.get('model_cycles', '-')}", str(r.get("golden_match", "-"))]
     return line
+
+
+def _opt(value, fmt: str) -> str:
+    return "-" if value is None else fmt.format(value)
 
 
 def format_table(rows: list[dict], sweep: dict) -> str:

@@ -67,14 +67,24 @@ def synth_fields(report: dict, out_dir) -> dict:
         "synth_pe_slack_ns": None,
         "synth_pe_min_period_ns": None,
         "synth_ccu_slack_ns": None,
+        "synth_ccu_min_period_ns": None,
+        "synth_glue_slack_ns": None,
+        "synth_glue_min_period_ns": None,
+        "synth_min_period_ns": None,
+        "synth_limited_by": None,
+        "synth_corner": None,
         "synth_report": str(Path(out_dir) / "report.json"),
     }
     timing = report.get("timing", {})
-    if "pe" in timing:
-        fields["synth_pe_slack_ns"] = timing["pe"].get("worst_slack_ns")
-        fields["synth_pe_min_period_ns"] = timing["pe"].get("min_period_ns")
-    if "ccu" in timing:
-        fields["synth_ccu_slack_ns"] = timing["ccu"].get("worst_slack_ns")
+    for part, name in (("pe", "pe"), ("ccu", "ccu"), ("top", "glue")):
+        if part in timing:
+            fields[f"synth_{name}_slack_ns"] = timing[part].get("worst_slack_ns")
+            fields[f"synth_{name}_min_period_ns"] = timing[part].get("min_period_ns")
+    design = timing.get("design")
+    if design:
+        fields["synth_min_period_ns"] = design.get("min_period_ns")
+        fields["synth_limited_by"] = design.get("limited_by")
+        fields["synth_corner"] = design.get("corner")
     return fields
 
 

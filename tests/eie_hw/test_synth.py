@@ -15,6 +15,9 @@ Those two syntheses use `--macros none` (every SRAM a black box, as before macro
 With macros (the default, fakeram45), a config whose Spmat (64 x 32) maps onto one
 fakeram45_64x32 and whose other memories stay flip-flops: STA uses the macro's own timing,
 the per-PE area table adds up and its memory column is the mapped macros' area.
+
+Timing covers the PE, the CCU and the top-level glue (through the parts' measured port
+timing); the design min period is the slowest of the three.
 """
 
 import argparse
@@ -167,17 +170,53 @@ def test_timing_is_reported(report_a):
     if sta_bin() is None:
         assert "OpenSTA (`sta`) not found" in r["timing"]["skipped"]
         pytest.skip("OpenSTA (`sta`) is not installed (Debian package opensta)")
-    for part in ("pe", "ccu"):
+    for part in ("pe", "ccu", "top"):
         t = r["timing"][part]
         assert isinstance(t["worst_slack_ns"], float)
         assert t["min_period_ns"] == pytest.approx(1.25 - t["worst_slack_ns"], abs=1e-3)
         assert 0.1 < t["min_period_ns"] < 20
+        assert t["max_mhz"] == pytest.approx(1000 / t["min_period_ns"], abs=0.1)
         path = t["critical_path"]
         assert path["startpoint"] and path["endpoint"]
         assert path["slack_ns"] == pytest.approx(t["worst_slack_ns"], abs=1e-3)
         assert path["arrival_ns"] > 0
-    assert r["timing"]["pe"]["reg_to_reg"]["slack_ns"] >= r["timing"]["pe"]["worst_slack_ns"]
+    for part in ("pe", "ccu"):     # every register-to-register path is clocked
+        t = r["timing"][part]
+        assert t["reg_to_reg"]["slack_ns"] >= t["worst_slack_ns"], part
     assert r["paper"] == PAPER
+
+
+def test_glue_is_timed_and_the_design_period_is_the_slowest_part(report_a):
+    out, r = report_a
+    if sta_bin() is None:
+        pytest.skip("OpenSTA (`sta`) is not installed (Debian package opensta)")
+    from sim.clock import clock_period_ns
+    timing = r["timing"]
+    # The CCU runs in the top level's renamed clock domain: its clock port is core_clk,
+    # and its SDC must clock that port (else its registers go untimed).
+    assert timing["ccu"]["clock_port"] == "core_clk"
+    assert "set clk_port_name core_clk" in (out / "synth" / "ccu.sdc").read_text()
+    assert "port 'clk' not found" not in (out / "synth" / "sta_ccu.log").read_text()
+    # Each PE's index is a constant in the design: no path starts there.
+    assert "set_false_path -from [get_ports {pe_index pe_index[*]}]" in (
+        out / "synth" / "pe.sdc").read_text()
+    assert not timing["pe"]["critical_path"]["startpoint"].startswith("pe_index")
+    # The glue reads the PE's and CCU's measured port timing.
+    models = (out / "synth" / "part_models.lib").read_text()
+    assert 'cell ("eie_pe")' in models and 'cell ("eie_top.ccu")' in models
+    assert "setup_rising" in models and "rising_edge" in models
+    assert "read_liberty part_models.lib" in (out / "synth" / "sta_top.tcl").read_text()
+    assert "interface models" in timing["top"]["boundary"]
+    periods = {p: timing[p]["min_period_ns"] for p in ("pe", "ccu", "top")}
+    design = timing["design"]
+    assert design["min_period_ns"] == max(periods.values())
+    assert periods[design["limited_by"]] == design["min_period_ns"]
+    assert design["corner"] == "NangateOpenCellLibrary (1.1 V, 25 C)"
+    assert design["max_mhz"] == pytest.approx(1000 / design["min_period_ns"], abs=0.1)
+    text = (out / "report.txt").read_text()
+    assert "top-level glue: worst slack" in text and "(glue: PE and CCU instances" in text
+    assert f"design min period {design['min_period_ns']} ns" in text
+    assert clock_period_ns(out / "report.json") == design["min_period_ns"]
 
 
 def test_missing_liberty_is_a_clear_error(tmp_path):
@@ -226,10 +265,12 @@ def test_macro_timing_comes_from_the_macro_views(report_m):
     assert f"read_liberty macro_{macro.name}.lib" in script
     assert "sram_models.lib" not in script
     assert f"{macro.name} " in (out / "synth" / "pe_netlist.v").read_text()
-    for part in ("pe", "ccu"):
+    for part in ("pe", "ccu", "top"):
         t = r["timing"][part]
         assert t["min_period_ns"] == pytest.approx(1.25 - t["worst_slack_ns"], abs=1e-3)
         assert 0.1 < t["min_period_ns"] < 20
+    assert r["timing"]["design"]["min_period_ns"] == max(
+        r["timing"][p]["min_period_ns"] for p in ("pe", "ccu", "top"))
 
 
 def test_area_table_adds_up(report_m):

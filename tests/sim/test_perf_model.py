@@ -112,12 +112,12 @@ def test_rtl_constants_the_model_is_built_on():
     assert perf_model.QUEUE_DEPTH == CCU.QUEUE_DEPTH == 5
 
 
-def test_balanced_layer_costs_its_work_plus_17():
-    """docs/architecture.md, "Cycle cost of a layer": max entries per PE + 17."""
+def test_balanced_layer_costs_its_work_plus_19():
+    """docs/architecture.md, "Cycle cost of a layer": max entries per PE + 19."""
     config = small_config(n_pes=4, fifo_depth=8, sram_width=64, act_entries=16)
     images = pack_layers([dense_layer(6, 64)], config)
     run = run_model_nonzeros(images, [[np.ones(6, bool)]])
-    assert run.layer_cycles == [[96 + 17]]
+    assert run.layer_cycles == [[96 + 19]]
     assert run.stall_cycles == [0]
     assert run.pe_busy == [[96] * 4] and run.macs == [[96] * 4]
 

@@ -269,7 +269,10 @@ def test_synthesis_fields_per_config_cached(out, monkeypatch):
                 "total": {"area": 1000.0},
                 "timing": {"pe": {"worst_slack_ns": -0.1 * config.fifo_depth,
                                   "min_period_ns": 1.3},
-                           "ccu": {"worst_slack_ns": 0.2}}}
+                           "ccu": {"worst_slack_ns": 0.2, "min_period_ns": 1.8},
+                           "top": {"worst_slack_ns": 0.1, "min_period_ns": 1.1},
+                           "design": {"min_period_ns": 1.0 + 0.1 * config.fifo_depth,
+                                      "limited_by": "ccu", "corner": "Lib (1.1 V, 25 C)"}}}
 
     monkeypatch.setattr(eie_hw.synth, "synthesize", fake_synthesize)
     kw = dict(layers="300x200:0.1:0.5", synth=True, clock_ns=2.0, plots=True)
@@ -277,10 +280,44 @@ def test_synthesis_fields_per_config_cached(out, monkeypatch):
     assert len(calls) == 2
     rows = {r["fifo_depth"]: r for r in result.rows}
     assert rows[4]["synth_pe_area_um2"] == 200.0 and rows[2]["synth_pe_slack_ns"] == -0.2
-    assert {"synth_area_vs_fifo_depth.png", "synth_slack_vs_fifo_depth.svg"} <= {
+    assert rows[2]["synth_glue_min_period_ns"] == 1.1 and rows[2]["synth_limited_by"] == "ccu"
+    for depth, row in rows.items():
+        assert row["synth_min_period_ns"] == 1.0 + 0.1 * depth
+        assert row["us_at_synth_clock"] == round(row["cycles"] * (1.0 + 0.1 * depth) / 1000, 3)
+        assert "us" not in row                     # no --clock-ns: no time at a given clock
+    assert {"synth_area_vs_fifo_depth.png", "synth_slack_vs_fifo_depth.svg",
+            "synth_period_vs_fifo_depth.png", "time_vs_fifo_depth.svg"} <= {
         p.name for p in result.plots}
     again = small(out, ["fifo_depth=2,4"], **kw)
     assert len(calls) == 2 and again.cached == 4
+
+
+def test_rows_get_microseconds_at_the_clock(out, tmp_path):
+    result = small(out, ["fifo_depth=1,4"], clock=1.5)
+    for row in result.rows:
+        assert row["period_ns"] == 1.5
+        assert row["us"] == round(row["cycles"] * 1.5 / 1000, 3)
+    doc = json.loads(result.json_path.read_text())
+    assert doc["clock"]["period_ns"] == 1.5 and "us" in doc["columns"]
+    with open(result.csv_path) as f:
+        assert "us" in next(csv.reader(f))
+    assert "us" in sim.sweep.format_table(result.rows, result.swept).splitlines()[0].split()
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"format": "eie-synth-report", "version": 3, "timing": {
+        "design": {"min_period_ns": 2.0, "limited_by": "pe", "corner": "Lib"}}}))
+    again = small(out, ["fifo_depth=1,4"], clock=str(report))
+    assert again.cached == len(again.rows)          # the clock is not part of a point's key
+    assert [r["us"] for r in again.rows] == [round(r["cycles"] * 2 / 1000, 3)
+                                             for r in again.rows]
+    plain = small(out, ["fifo_depth=1,4"])
+    assert all("us" not in r and "period_ns" not in r for r in plain.rows)
+    assert json.loads(plain.json_path.read_text())["clock"] is None
+    before = snapshot(out)
+    for clock, message in ((0, "not a positive, finite period"),
+                           (str(tmp_path / "none.json"), "does not exist")):
+        with pytest.raises(EIEError, match=message):
+            small(out, ["fifo_depth=1,4"], clock=clock)
+    assert snapshot(out) == before
 
 
 def test_sweep_over_a_compressed_model(tmp_path):
@@ -337,6 +374,11 @@ def test_cli(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "200x100:0.2:0.5" in text and "4 rows (4 computed, 0 from the cache)" in text
     assert (out / "sweep.csv").is_file() and (out / "plots").is_dir()
+    assert "give --clock-ns T or --synth-report FILE" in text
+    assert cli(["sweep", "--layers", "200x100:0.2:0.5", "--pes", "4", "--jobs", "1",
+                "--quiet", "--no-plots", "--clock-ns", "0.8", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[-1] == "us" and "us = cycles x 0.8 ns" in text
     with pytest.raises(EIEError, match="--input goes with --model"):
         cli(["sweep", "--layers", "Alex-7", "--input", "x.npy", "-o", str(out)])
     with pytest.raises(EIEError, match="nothing to sweep"):

@@ -34,11 +34,12 @@ class ActRW(wiring.Component):
     Scan side: `scan.en` in cycle t gives `scan_result.valid` and `.value` in cycle
     t + `SCAN_LATENCY`, one read per cycle:
 
-    - t: bank read of `scan.addr`, bias read of `scan.bias_base + scan.addr`;
-    - t+1: `acc = wrap(bank (0 if untouched) + bias (0 unless scan.use_bias))`;
-    - t+2: `((2*acc) >> shift + 1) >> 1`, which equals `(acc + 2**(shift-1)) >> shift`
+    - t: the request into a register;
+    - t+1: bank read of `scan.addr`, bias read of `scan.bias_base + scan.addr`;
+    - t+2: `acc = wrap(bank (0 if untouched) + bias (0 unless scan.use_bias))`;
+    - t+3: `((2*acc) >> shift + 1) >> 1`, which equals `(acc + 2**(shift-1)) >> shift`
       for shift > 0 and `acc` for shift 0, exact in acc_bits + 1 bits;
-    - t+3: saturate to act_bits, ReLU (combinational on the output).
+    - t+4: saturate to act_bits, ReLU (combinational on the output).
 
     The scan parameters travel with the read, so they only need to be valid with
     `scan.en`.
@@ -78,13 +79,27 @@ class ActRW(wiring.Component):
         m.submodules.bias = bias = SRAM(width=cfg.acc_bits, depth=cfg.bias_entries,
                                         init=self.bias_init, init_file=self.bias_file)
 
-        host_act_we = self.host.we & self.io_mode
+        # The scan request is registered on the way in: the CCU's (or the host's) request
+        # reaches N PEs' flip-flops and nothing else, and the bank, touched-bit and bias
+        # reads below start at this PE's own flip-flops (issue 13: `scan.en` to N PEs
+        # was the top level's critical path). It costs a cycle of SCAN_LATENCY.
+        scan = ScanRequestSignature(cfg).create(path=("scan_q",))
+        m.d.sync += [getattr(scan, name).eq(getattr(self.scan, name))
+                     for name in self.scan.signature.members]
+
+        # Host activation writes and clears are registered too (as every memory's host
+        # requests are, sram.share_with_host): the host decode ends at flip-flops, not in
+        # the touched-bit logic of both banks.
+        host_act_we, host_clear = Signal(), Signal()
+        host_waddr, host_wdata = Signal.like(self.host.waddr), Signal.like(self.host.wdata)
+        m.d.sync += [host_act_we.eq(self.host.we & self.io_mode), host_clear.eq(self.host.clear),
+                     host_waddr.eq(self.host.waddr), host_wdata.eq(self.host.wdata)]
         dst_bank1 = Signal()     # bank of the arithmetic read, for the next cycle
         dst_touched = Signal()   # touched bit of the arithmetic read, for the next cycle
         scan_touched = Signal()  # same for the scan read
         for b, bank in enumerate(banks):
             is_dst = self.dst_bank == b
-            scanned = self.scan.en & (self.scan.bank == b)
+            scanned = scan.en & (scan.bank == b)
 
             # Write port: the host loads inputs into bank 0 in I/O mode (the PE is idle);
             # otherwise the arithmetic unit writes the destination bank.
@@ -92,8 +107,8 @@ class ActRW(wiring.Component):
             waddr = Signal(range(cfg.act_entries), name=f"waddr{b}")
             if b == 0:
                 with m.If(host_act_we):
-                    m.d.comb += [we.eq(1), waddr.eq(self.host.waddr),
-                                 bank.port.w_data.eq(self.host.wdata)]
+                    m.d.comb += [we.eq(1), waddr.eq(host_waddr),
+                                 bank.port.w_data.eq(host_wdata)]
                 with m.Else():
                     m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
                                  bank.port.w_data.eq(self.dst.wdata)]
@@ -103,7 +118,7 @@ class ActRW(wiring.Component):
             m.d.comb += [bank.port.w_addr.eq(waddr), bank.port.w_en.eq(we)]
 
             with m.If(scanned):
-                m.d.comb += [bank.port.r_addr.eq(self.scan.addr), bank.port.r_en.eq(1)]
+                m.d.comb += [bank.port.r_addr.eq(scan.addr), bank.port.r_en.eq(1)]
             with m.Else():
                 m.d.comb += [bank.port.r_addr.eq(self.dst.raddr),
                              bank.port.r_en.eq(self.dst.ren & is_dst)]
@@ -112,7 +127,7 @@ class ActRW(wiring.Component):
             # it agrees with the write-transparent SRAM about a write in the same cycle.
             touched = Signal(cfg.act_entries, name=f"touched{b}")
             touched_next = Signal(cfg.act_entries, name=f"touched{b}_next")
-            clear = self.host.clear | (self.clear_dst & is_dst)
+            clear = host_clear | (self.clear_dst & is_dst)
             # A write in the same cycle as a clear survives it: it is the newer event.
             # (Whole-vector operations: a per-bit loop is the same logic, but a simulator
             # then evaluates act_entries small expressions every cycle.)
@@ -124,8 +139,8 @@ class ActRW(wiring.Component):
 
             with m.If(is_dst):
                 m.d.sync += dst_touched.eq(touched_next.bit_select(self.dst.raddr, 1))
-            with m.If(self.scan.bank == b):
-                m.d.sync += scan_touched.eq(touched_next.bit_select(self.scan.addr, 1))
+            with m.If(scan.bank == b):
+                m.d.sync += scan_touched.eq(touched_next.bit_select(scan.addr, 1))
 
         m.d.sync += dst_bank1.eq(self.dst_bank)
         dst_data = Mux(dst_bank1, banks[1].port.r_data, banks[0].port.r_data)
@@ -134,8 +149,8 @@ class ActRW(wiring.Component):
         # Bias memory: the scan side reads it, except for a host bias read in I/O mode
         # (host activation reads use the scan side in I/O mode too).
         share_with_host(m, bias.port, self.host.bias, self.io_mode,
-                        read_addr=self.scan.bias_base + self.scan.addr,
-                        read_en=self.scan.en & self.scan.use_bias,
+                        read_addr=scan.bias_base + scan.addr,
+                        read_en=scan.en & scan.use_bias,
                         host_reads=self.io_mode & self.host.bias.r_en)
 
         # Scan pipeline; the parameters travel along with each read.
@@ -144,8 +159,8 @@ class ActRW(wiring.Component):
         relu1, relu2, relu3 = Signal(), Signal(), Signal()
         v2, v3 = Signal(), Signal()
         m.d.sync += [
-            v1.eq(self.scan.en), scan_bank1.eq(self.scan.bank), use_bias1.eq(self.scan.use_bias),
-            shift1.eq(self.scan.shift), relu1.eq(self.scan.relu),
+            v1.eq(scan.en), scan_bank1.eq(scan.bank), use_bias1.eq(scan.use_bias),
+            shift1.eq(scan.shift), relu1.eq(scan.relu),
             v2.eq(v1), shift2.eq(shift1), relu2.eq(relu1),
             v3.eq(v2), relu3.eq(relu2),
         ]

@@ -103,10 +103,14 @@ class CCU(wiring.Component):
         fetch = Signal()   # read the next layer's descriptor
         share_with_host(m, table.port, self.host_layers, self.control.io_mode,
                         read_addr=layer_idx, read_en=fetch)
-        # The cycle counters: the CCU writes them, the host reads them (in any mode).
-        with m.If(self.control.io_mode):
-            m.d.comb += [cycles_mem.port.r_addr.eq(self.host_layer_cycles.r_addr),
-                         cycles_mem.port.r_en.eq(self.host_layer_cycles.r_en)]
+        # The cycle counters: the CCU writes them, the host reads them in I/O mode, its
+        # request registered like every memory's (sram.share_with_host).
+        cycles_addr = Signal.like(self.host_layer_cycles.r_addr)
+        cycles_read = Signal()
+        m.d.sync += [cycles_addr.eq(self.host_layer_cycles.r_addr),
+                     cycles_read.eq(self.host_layer_cycles.r_en & self.control.io_mode)]
+        with m.If(cycles_read):
+            m.d.comb += [cycles_mem.port.r_addr.eq(cycles_addr), cycles_mem.port.r_en.eq(1)]
         m.d.comb += self.host_layer_cycles.r_data.eq(cycles_mem.port.r_data)
 
         # ---- scan issue / receive, group queue, group register, broadcast

@@ -21,8 +21,8 @@ In Verilog (a platform asking for SRAM black boxes) every PE is an instance of t
 module `eie_pe` (`pe.PE_MODULE`), generated once (eie_hw/generate.py).
 """
 
-from amaranth.hdl import (ClockDomain, ClockSignal, DomainRenamer, Instance, Module, Mux,
-                          ResetSignal, Signal, signed)
+from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Instance, Module,
+                          Mux, ResetSignal, Signal, Value, signed)
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,9 +42,22 @@ __all__ = ["EIE", "Control", "Target", "host_command_layout", "host_data_bits",
 # Reads in flight (from the cycle a read is taken until its answer enters the queue:
 # READ_LATENCY + 1 cycles) plus one answer waiting: one read a cycle keeps the port busy.
 RESPONSE_QUEUE = READ_LATENCY + 3
-# Activations are answered by the output stage in the pipeline's last stage, everything
-# else in its first; the pipeline needs both to exist and to differ.
-assert READ_LATENCY == SCAN_LATENCY >= 2
+# Activations are answered by the output stage in the pipeline's last stage, the CCU's
+# words and status in CCU_WORD_STAGE, a PE's memory words and counters in PE_WORD_STAGE
+# (the PE registers the bus first); the pipeline needs them all to exist, in this order.
+CCU_WORD_STAGE = 2
+PE_WORD_STAGE = 3
+assert READ_LATENCY == SCAN_LATENCY > PE_WORD_STAGE > CCU_WORD_STAGE >= 2
+
+
+def _pe_answers(stage) -> Value:
+    """The read in `stage` is answered by a PE's read-back word (memory or counter)."""
+    memory = ((stage.target == Target.SPMAT) | (stage.target == Target.PTR_EVEN)
+              | (stage.target == Target.PTR_ODD) | (stage.target == Target.BIAS)
+              | (stage.target == Target.CODEBOOK))
+    counter = stage.target == Target.CONTROL
+    counter &= Cat(*(stage.addr == a for a in PE_COUNTERS)).any()
+    return memory | counter
 
 
 def read_stage_layout(config: EIEConfig) -> data.StructLayout:
@@ -201,10 +214,11 @@ class EIE(wiring.Component):
         return host_scan
 
     def _read_pipeline(self, m, cmd, read, pes, ccu, responses):
-        """Stage k holds the read issued k cycles ago; returns the stages. Memory words
-        and counters are taken in stage 1 (the cycle after the read: SRAM outputs hold the
-        word only until the next read), activations in stage SCAN_LATENCY (the output
-        stage's answer), when the read enters the response queue."""
+        """Stage k holds the read issued k cycles ago; returns the stages. The CCU's words
+        and status are taken in stage CCU_WORD_STAGE, a PE's memory words and counters in
+        PE_WORD_STAGE (SRAM outputs hold the word only until the next read), activations
+        in stage SCAN_LATENCY (the output stage's answer), when the read enters the
+        response queue."""
         cfg = self.config
         stages = [Signal(read_stage_layout(cfg), name=f"read{k}")
                   for k in range(1, READ_LATENCY + 1)]
@@ -212,8 +226,15 @@ class EIE(wiring.Component):
                      stages[0].pe.eq(cmd.pe), stages[0].addr.eq(cmd.addr)]
         for earlier, later in zip(stages, stages[1:]):
             m.d.core += later.eq(earlier)
-        # (After the copies: this assignment is the one that counts for stage 2's data.)
-        m.d.core += stages[1].data.eq(self._word_mux(m, stages[0], pes, ccu))
+        # (After the copies: these assignments are the ones that count for the data.)
+        # Every memory registers the host's request (sram.share_with_host), so the CCU's
+        # words are there in stage 2; a PE's a cycle later, since each PE registers the
+        # bus before it decodes it (pe_host.py). Status and counters are live.
+        ccu_stage = stages[CCU_WORD_STAGE - 1]
+        m.d.core += stages[CCU_WORD_STAGE].data.eq(self._word_mux(m, ccu_stage, ccu))
+        pe_stage = stages[PE_WORD_STAGE - 1]
+        m.d.core += stages[PE_WORD_STAGE].data.eq(
+            Mux(_pe_answers(pe_stage), self._pe_word(m, pe_stage, pes), pe_stage.data))
         last = stages[-1]
         pe_scan = Signal(signed(cfg.act_bits))
         with m.Switch(last.pe):
@@ -227,25 +248,27 @@ class EIE(wiring.Component):
         ]
         return stages
 
-    def _word_mux(self, m, stage, pes, ccu):
-        """The answer to the read in `stage` 1, except for activations."""
-        value = Signal(host_data_bits(self.config))
+    def _pe_word(self, m, stage, pes):
+        """The read-back word of the PE the read in `stage` addressed."""
         pe_word = Signal(len(pes[0].host_rdata))
         with m.Switch(stage.pe):
             for p, pe in enumerate(pes):
                 with m.Case(p):
                     m.d.comb += pe_word.eq(pe.host_rdata)
+        return pe_word
+
+    def _word_mux(self, m, stage, ccu):
+        """The CCU's answer to the read in `stage` (PE words and activations come
+        later)."""
+        value = Signal(host_data_bits(self.config))
         with m.Switch(stage.target):
-            with m.Case(Target.SPMAT, Target.PTR_EVEN, Target.PTR_ODD, Target.BIAS,
-                        Target.CODEBOOK):
-                m.d.comb += value.eq(pe_word)
             with m.Case(Target.LAYERS):
                 m.d.comb += value.eq(ccu.host_layers.r_data)
             with m.Case(Target.CONTROL):
-                self._control_mux(m, value, stage.addr, ccu, pe_word)
+                self._control_mux(m, value, stage.addr, ccu)
         return value
 
-    def _control_mux(self, m, value, r_addr, ccu, pe_word):
+    def _control_mux(self, m, value, r_addr, ccu):
         with m.Switch(r_addr):
             with m.Case(Control.STATUS):
                 m.d.comb += value.eq(Mux(ccu.busy, STATUS_BUSY, 0) | Mux(ccu.done, STATUS_DONE, 0)
@@ -257,6 +280,6 @@ class EIE(wiring.Component):
             with m.Case(Control.LAYERS_DONE):
                 m.d.comb += value.eq(ccu.layers_done)
             with m.Case(*PE_COUNTERS):
-                m.d.comb += value.eq(pe_word)
+                pass                                  # a PE's word, a stage later
             with m.Default():
                 m.d.comb += value.eq(ccu.host_layer_cycles.r_data)

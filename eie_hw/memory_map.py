@@ -91,8 +91,9 @@ PE_COUNTERS = {Control.PE_BUSY: "busy_cycles", Control.PE_STARVED: "starved_cycl
                Control.PE_SPMAT_READS: "spmat_reads", Control.PE_MACS: "macs"}
 
 # An activation read goes through the PE's output stage: request in cycle t, value in
-# cycle t + SCAN_LATENCY (bank + bias read, add, round/shift, saturate/ReLU).
-SCAN_LATENCY = 3
+# cycle t + SCAN_LATENCY (request register, bank + bias read, add, round/shift,
+# saturate/ReLU).
+SCAN_LATENCY = 4
 # A host read is answered READ_LATENCY cycles after it is issued (after the command
 # register): the slowest read, an activation through the output stage, sets it.
 READ_LATENCY = max(1, SCAN_LATENCY)

@@ -29,9 +29,12 @@ def _member(interface, path):
 class PEHostPort(wiring.Component):
     """Host bus -> the PE's memory ports (I/O mode only) and the PE's read-back word.
 
-    Writes reach the addressed PE's memory (codebook writes reach every PE: each keeps
-    its own copy); reads are answered on `rdata` from the cycle after the read on (the
-    SRAM word, or the counter for Control.PE_* reads, live), until the next read.
+    The bus is registered on the way in, so everything happens a cycle after the bus
+    carries it. Writes reach the addressed PE's memory (codebook writes reach every PE:
+    each keeps its own copy); reads are answered on `rdata` from the third cycle after
+    the bus carried the read on (the SRAM word, or the counter for Control.PE_* reads,
+    live), until the next read. A write the bus carries with `io_mode` high lands even if
+    a start command follows at once: the CCU leaves I/O mode a cycle after the start.
     """
 
     def __init__(self, config: EIEConfig):
@@ -46,9 +49,20 @@ class PEHostPort(wiring.Component):
         })
 
     def elaborate(self, platform):
-        cfg, bus, mem, io = self.config, self.bus, self.mem, self.io_mode
+        cfg, mem = self.config, self.mem
         m = Module()
-        mine = bus.pe == self.pe_index
+        # The shared bus is registered here, in every PE, before anything decodes it: the
+        # top level's command register then drives N PEs' flip-flops and nothing else, and
+        # the PE's own decode starts at its own flip-flops (issue 13: both were critical
+        # paths). Every host access reaches the PE's memories a cycle later; the top level
+        # takes the PE's read-back word a cycle later too (eie.py, PE_WORD_STAGE).
+        bus = HostBusSignature(cfg).create(path=("bus_q",))
+        m.d.sync += [getattr(bus, name).eq(getattr(self.bus, name))
+                     for name in self.bus.signature.members]
+        io = Signal()
+        m.d.sync += io.eq(self.io_mode)
+        mine = Signal()
+        m.d.sync += mine.eq(self.bus.pe == self.pe_index)
 
         for target, path in MEMORY_TARGETS:
             port = _member(mem, path)
@@ -60,24 +74,23 @@ class PEHostPort(wiring.Component):
                 port.r_addr.eq(bus.addr),
                 port.r_en.eq(bus.read & io & mine & (bus.target == target)),
             ]
-        # Activation writes and clears land a cycle late, from registers: the decode of
-        # the shared bus then ends here, not in the touched-bit logic of both banks (the
-        # PE's critical path, issue 13). Nothing can observe the delay: activations are
-        # read through the scan path, several cycles later, and a start command issued
-        # right after still finds them (FETCH and DECODE come before the first scan).
-        m.d.sync += [
+        m.d.comb += [
             mem.act.waddr.eq(bus.addr),
             mem.act.wdata.eq(bus.data[:cfg.act_bits]),
             mem.act.we.eq(bus.write & io & mine & (bus.target == Target.ACT)),
             mem.act.clear.eq(bus.clear_inputs & io),
         ]
 
-        # What the last read asked for; the answer is combinational from then on (SRAM
+        # What the last read asked for, from the cycle its word is there: the memories
+        # register the request again (sram.share_with_host), so the word comes two cycles
+        # after the bus carried the read. The answer is combinational from then on (SRAM
         # words hold until the next read, counters are live).
+        read2, target2, addr2 = Signal(), Signal(TARGET_BITS), Signal(host_addr_bits(cfg))
+        m.d.sync += [read2.eq(bus.read & mine), target2.eq(bus.target), addr2.eq(bus.addr)]
         r_target = Signal(TARGET_BITS)
         r_addr = Signal(host_addr_bits(cfg))
-        with m.If(bus.read & mine):
-            m.d.sync += [r_target.eq(bus.target), r_addr.eq(bus.addr)]
+        with m.If(read2):
+            m.d.sync += [r_target.eq(target2), r_addr.eq(addr2)]
         with m.Switch(r_target):
             for target, path in MEMORY_TARGETS:
                 with m.Case(target):

@@ -19,7 +19,7 @@ Keeping every memory behind this class is what makes that swap a one-place chang
 `share_with_host` is the one place where a memory is handed between compute and host.
 """
 
-from amaranth.hdl import ClockSignal, Instance, Module
+from amaranth.hdl import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -112,15 +112,24 @@ class SRAM(wiring.Component):
 def share_with_host(m, port, host, io_mode, *, read_addr, read_en, host_reads=None):
     """Hand SRAM `port` to the host in I/O mode and to the compute side otherwise.
 
-    Host writes (`host`, an `SRAMPortSignature` interface seen from the host) take effect
-    only in I/O mode; compute never writes the memories shared this way. Reads come from
-    the host while `host_reads` (default: all of I/O mode), else from `read_addr` /
-    `read_en`. `r_data` goes to both sides: it holds the last word read, whoever read it.
+    The host's requests (`host`, an `SRAMPortSignature` interface seen from the host) are
+    registered here, in the unit that owns the memory, and reach the memory a cycle later:
+    each unit's registers then drive only its own memory's pins (a macro tile's dozens of
+    them), and the host decode in front ends at flip-flops (issue 13). Host writes take
+    effect only if issued in I/O mode; compute never writes the memories shared this way.
+    A host read (issued while `host_reads`, default: all of I/O mode) takes the read port
+    in the next cycle, else the compute side has it (`read_addr` / `read_en`; in I/O mode
+    the compute side does not read). `r_data` goes to both sides: it holds the last word
+    read, whoever read it.
     """
     host_reads = io_mode if host_reads is None else host_reads
-    m.d.comb += [port.w_addr.eq(host.w_addr), port.w_data.eq(host.w_data),
-                 port.w_en.eq(host.w_en & io_mode), host.r_data.eq(port.r_data)]
-    with m.If(host_reads):
-        m.d.comb += [port.r_addr.eq(host.r_addr), port.r_en.eq(host.r_en)]
+    w_addr, w_data = Signal.like(host.w_addr), Signal.like(host.w_data)
+    w_en, r_addr, host_read = Signal(), Signal.like(host.r_addr), Signal()
+    m.d.sync += [w_addr.eq(host.w_addr), w_data.eq(host.w_data), w_en.eq(host.w_en & io_mode),
+                 r_addr.eq(host.r_addr), host_read.eq(host.r_en & host_reads)]
+    m.d.comb += [port.w_addr.eq(w_addr), port.w_data.eq(w_data), port.w_en.eq(w_en),
+                 host.r_data.eq(port.r_data)]
+    with m.If(host_read):
+        m.d.comb += [port.r_addr.eq(r_addr), port.r_en.eq(1)]
     with m.Else():
         m.d.comb += [port.r_addr.eq(read_addr), port.r_en.eq(read_en)]

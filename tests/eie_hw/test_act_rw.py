@@ -89,6 +89,8 @@ class Model:
             self.bias[i] = int(wrap(b, cfg.acc_bits))
         self.dst_bank = 0
         self.io_mode = 0
+        self.pending = None      # the scan request issued in the previous step
+        self.host_pending = {}   # the host requests of the previous step
 
     def read(self, b, r):
         return self.bank[b][r] if self.touched[b][r] else 0
@@ -98,27 +100,34 @@ class Model:
         self.dst_bank = s.get("dst_bank", self.dst_bank)
         self.io_mode = s.get("io_mode", self.io_mode)
         d = self.dst_bank
-        if s.get("host_clear"):
+        # Host requests are registered: they act in the step after they are issued, with
+        # the I/O mode of their own step.
+        h, self.host_pending = self.host_pending, dict(s, io_mode=self.io_mode)
+        if h.get("host_clear"):
             self.touched = [[False] * cfg.act_entries for _ in range(2)]
         if s.get("clear_dst"):
             self.touched[d] = [False] * cfg.act_entries
-        if self.io_mode and s.get("host_act_we"):
-            r = s["host_act_waddr"]
-            self.bank[0][r], self.touched[0][r] = s["host_act_wdata"], True
+        if h.get("io_mode") and h.get("host_act_we"):
+            r = h["host_act_waddr"]
+            self.bank[0][r], self.touched[0][r] = h["host_act_wdata"], True
         elif s.get("dst_we"):
             r = s["dst_waddr"]
             self.bank[d][r], self.touched[d][r] = s["dst_wdata"], True
         dst = self.read(d, s["dst_raddr"]) if s.get("dst_ren") else None
+        # A scan request is registered first: its reads happen in the next step, after
+        # that step's bank writes and clears, before its bias write.
         scan = None
-        if s.get("scan_en"):
-            r = s["scan_addr"]
-            acc = self.read(s.get("scan_bank", 0), r)
-            if s.get("scan_use_bias"):
-                acc += self.bias[s.get("scan_bias_base", 0) + r]
-            scan = stage(cfg, int(wrap(acc, cfg.acc_bits)), s.get("scan_shift", 0),
-                         s.get("scan_relu", 0))
-        if self.io_mode and s.get("host_bias.w_en"):
-            self.bias[s["host_bias.w_addr"]] = int(wrap(s["host_bias.w_data"], cfg.acc_bits))
+        p = self.pending
+        if p is not None:
+            r = p["scan_addr"]
+            acc = self.read(p.get("scan_bank", 0), r)
+            if p.get("scan_use_bias"):
+                acc += self.bias[p.get("scan_bias_base", 0) + r]
+            scan = stage(cfg, int(wrap(acc, cfg.acc_bits)), p.get("scan_shift", 0),
+                         p.get("scan_relu", 0))
+        self.pending = s if s.get("scan_en") else None
+        if h.get("io_mode") and h.get("host_bias.w_en"):
+            self.bias[h["host_bias.w_addr"]] = int(wrap(h["host_bias.w_data"], cfg.acc_bits))
         return dst, scan
 
 
@@ -126,14 +135,17 @@ def check_against_model(cfg, steps, seen, bias_init=()):
     """Every dst read and every scan read of `steps` returns what the model says."""
     model = Model(cfg, bias_init)
     dst_checked = scan_checked = 0
-    for t, s in enumerate(steps):
+    for t, s in enumerate(steps + [{}]):     # one more step answers the last scan
         dst, scan = model.step(s)
         if dst is not None:
             assert seen[t + 1]["dst_rdata"] == dst, f"dst read issued in cycle {t}"
             dst_checked += 1
-        assert seen[t + LAT]["scan_valid"] == (scan is not None), f"scan valid, cycle {t}"
+        if t == 0:
+            continue
+        # `scan` answers the request of step t-1.
+        assert seen[t - 1 + LAT]["scan_valid"] == (scan is not None), f"scan valid, cycle {t - 1}"
         if scan is not None:
-            assert seen[t + LAT]["scan_value"] == scan, f"scan read issued in cycle {t}"
+            assert seen[t - 1 + LAT]["scan_value"] == scan, f"scan read issued in cycle {t - 1}"
             scan_checked += 1
     return dst_checked, scan_checked
 
@@ -155,7 +167,10 @@ def test_random_traffic_matches_model(cfg):
     steps, dst_bank = [], 0
     for _ in range(700):
         s = {}
-        if rng.random() < 0.02:
+        # The banks swap between layers, with no scan in flight (a scan request is
+        # registered: it reads its bank in the step after it is issued).
+        scan_in_flight = bool(steps) and steps[-1].get("scan_en")
+        if rng.random() < 0.02 and not scan_in_flight:
             dst_bank ^= 1
             s["dst_bank"] = dst_bank
             s["clear_dst"] = 1
@@ -315,7 +330,8 @@ def test_bias_add_wraps_and_host_bias_port():
     scans = [seen[t + LAT]["scan_value"] for t, s in enumerate(steps) if s.get("scan_en")]
     lo_act = -(1 << (cfg.act_bits - 1))
     assert scans == [lo_act, 9, 10, -7, 0, -42]
-    reads = [seen[t + 1]["bias_rdata"] for t, s in enumerate(steps) if s.get("host_bias.r_en")]
+    # A host read is registered (sram.share_with_host): its word is there two cycles on.
+    reads = [seen[t + 2]["bias_rdata"] for t, s in enumerate(steps) if s.get("host_bias.r_en")]
     assert reads == [(-42) & ((1 << a) - 1), 0xffff, (-7) & 0xffff]
 
 

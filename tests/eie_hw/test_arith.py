@@ -177,6 +177,7 @@ def simulate(h, cfg, script, bubbles=0.0, seed=0):
                 ctx.set(au.host_codebook.r_addr, cmd[1])
                 await ctx.tick()
                 ctx.set(au.host_codebook.r_en, 0)
+                await ctx.tick()    # the request is registered first (share_with_host)
                 results.append(ctx.get(au.host_codebook.r_data))
             elif op == "read_bank":
                 await idle_until_done()

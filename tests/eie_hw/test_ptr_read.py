@@ -249,10 +249,12 @@ def test_host_port_in_io_mode():
             ctx.set(host.r_addr, 3)
             ctx.set(host.r_en, 1)
         await ctx.tick()
-        assert ctx.get(dut.host_even.r_data) == 6 and ctx.get(dut.host_odd.r_data) == 7
-        # I/O mode: write, then read back one cycle after r_en.
-        for host, data in ((dut.host_even, 200), (dut.host_odd, 201)):
+        for host in (dut.host_even, dut.host_odd):
             ctx.set(host.r_en, 0)
+        await ctx.tick()        # host requests are registered first (share_with_host)
+        assert ctx.get(dut.host_even.r_data) == 6 and ctx.get(dut.host_odd.r_data) == 7
+        # I/O mode: write, then read back two cycles after r_en.
+        for host, data in ((dut.host_even, 200), (dut.host_odd, 201)):
             ctx.set(host.w_addr, 4)
             ctx.set(host.w_data, data)
             ctx.set(host.w_en, 1)
@@ -262,10 +264,11 @@ def test_host_port_in_io_mode():
             ctx.set(host.r_addr, 4)
             ctx.set(host.r_en, 1)
         await ctx.tick()
-        assert ctx.get(dut.host_even.r_data) == 200 and ctx.get(dut.host_odd.r_data) == 201
-        # Back to compute: column 8 (even a) now reads p[8] = 200, p[9] = 201.
         for host in (dut.host_even, dut.host_odd):
             ctx.set(host.r_en, 0)
+        await ctx.tick()
+        assert ctx.get(dut.host_even.r_data) == 200 and ctx.get(dut.host_odd.r_data) == 201
+        # Back to compute: column 8 (even a) now reads p[8] = 200, p[9] = 201.
         ctx.set(dut.io_mode, 0)
         ctx.set(dut.out.ready, 1)
         ctx.set(dut.inp.valid, 1)

@@ -317,8 +317,10 @@ def test_flop_memories_are_flip_flops(report_a, report_m):
     flop_bits = sum(s.depth * s.width + s.width for s, mp in
                     zip(pe_srams(CFG_M), _pe_mappings(CFG_M)) if mp.kind == "flops")
     grown = m["parts"]["pe"]["flip_flops"] - a["parts"]["pe"]["flip_flops"]
-    # The few more: the Spmat tile's registered bank/slice and one more Spmat address bit.
-    assert flop_bits <= grown <= flop_bits + 32
+    # The few more: the Spmat tile's registered bank/slice, one more Spmat address bit, and
+    # some of the registered host requests (sram.share_with_host), which Yosys merges
+    # (equal inputs) differently around black boxes than around flip-flop memories.
+    assert flop_bits <= grown <= flop_bits + 128
     act = {row["unit"]: row for row in m["per_pe"]["area_table"]["rows"]}["act_rw"]
     assert act["memory"] == 0 and act["registers"] > 2 * CFG_M.act_entries * CFG_M.acc_bits * 4
 

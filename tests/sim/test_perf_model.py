@@ -108,16 +108,17 @@ def test_fillers_and_fifo_depth_of_the_design_not_of_the_images():
 # ------------------------------------------------------------------ model only (fast)
 
 def test_rtl_constants_the_model_is_built_on():
-    assert perf_model.SCAN_LATENCY == ActRW.SCAN_LATENCY == 3
-    assert perf_model.QUEUE_DEPTH == CCU.QUEUE_DEPTH == 5
+    assert perf_model.SCAN_LATENCY == ActRW.SCAN_LATENCY == 4
+    assert perf_model.QUEUE_DEPTH == CCU.QUEUE_DEPTH == 6
+    assert perf_model.ARITH_TAIL == 6
 
 
-def test_balanced_layer_costs_its_work_plus_19():
-    """docs/architecture.md, "Cycle cost of a layer": max entries per PE + 19."""
+def test_balanced_layer_costs_its_work_plus_20():
+    """docs/architecture.md, "Cycle cost of a layer": max entries per PE + 20."""
     config = small_config(n_pes=4, fifo_depth=8, sram_width=64, act_entries=16)
     images = pack_layers([dense_layer(6, 64)], config)
     run = run_model_nonzeros(images, [[np.ones(6, bool)]])
-    assert run.layer_cycles == [[96 + 19]]
+    assert run.layer_cycles == [[96 + 20]]
     assert run.stall_cycles == [0]
     assert run.pe_busy == [[96] * 4] and run.macs == [[96] * 4]
 
@@ -145,11 +146,11 @@ def test_all_zero_layer_costs_only_the_scan():
     run = run_model_nonzeros(images, [[np.zeros(8, bool)]])
     assert run.pe_busy == [[0] * 4] and run.spmat_reads == [[0] * 4]
     assert run.stall_cycles == [0]
-    # 2 groups: scan issue at 2, 3; loaded into the group register at 6, 7 (each spends
-    # one cycle there); from 8 the scan is finished and every PE idle, RUN ends at 9:
-    # 10 cycles, all 8 RUN cycles starved (checked on the RTL).
-    assert run.layer_cycles == [[10]]
-    assert run.pe_starved == [[8] * 4]
+    # 2 groups: scan issue at 2, 3; loaded into the group register at 7, 8 (each spends
+    # one cycle there); from 9 the scan is finished and every PE idle, RUN ends at 10:
+    # 11 cycles, all 9 RUN cycles starved (checked on the RTL).
+    assert run.layer_cycles == [[11]]
+    assert run.pe_starved == [[9] * 4]
 
 
 def test_bad_arguments():

@@ -352,7 +352,7 @@ def _handoff_files(design: GeneratedDesign, text: str) -> dict[str, str]:
         WAIVER_FILE: waiver_file_text(design.design_file.name, tuple(
             p.name for p in design.verilog_files[:-1]) if design.macros else ()),
         IO_FILE: io_constraints_text(design.top, module_ports(text, design.top)),
-        "config.mk": config_mk_text(design, design.srams, SRAM_FILE, design.macros),
+        "config.mk": config_mk_text(design, SRAM_FILE),
     }
     if design.macros is None:
         files[SRAM_FILE] = SRAM_VERILOG

@@ -155,8 +155,9 @@ def _mk_paths(names) -> str:
     return " \\\n    ".join(f"$(EIE_DESIGN_DIR)/{name}" for name in names)
 
 
-def _head(design, files: list[str]) -> str:
+def _head(design) -> str:
     scale = time_scale(design.platform)
+    files = [p.name for p in design.synthesis_files]
     return f"""\
 # OpenROAD-flow-scripts design configuration for the EIE accelerator `{design.top}`,
 # written by `eie generate`. Use it as DESIGN_CONFIG:
@@ -185,11 +186,12 @@ export IO_CONSTRAINTS = $(EIE_DESIGN_DIR)/{IO_FILE}
 """
 
 
-def config_mk_text(design, srams, sram_file: str, handoff=None) -> str:
-    """config.mk; `handoff` (eie_hw.macro_handoff.MacroHandoff) when the memories are
-    built from macros."""
+def config_mk_text(design, sram_file: str) -> str:
+    """config.mk of a GeneratedDesign: VERILOG_FILES are its synthesis files; with
+    `design.macros` (eie_hw.macro_handoff.MacroHandoff) the macros' views and floorplan."""
+    srams, handoff = design.srams, design.macros
     if handoff is None:
-        return _head(design, [sram_file, design.design_file.name]) + f"""
+        return _head(design) + f"""
 # Floorplan. ORFS's floorplan step needs one method; this one sizes the core from the
 # synthesized cell area (with {sram_file}, the memories are cells too). The values are
 # the middle of what ORFS's own designs on these platforms use; override them freely.
@@ -207,7 +209,7 @@ export PLACE_DENSITY     ?= {PLACE_DENSITY}
 # (srams.json lists every instance with its hierarchy path.)
 """
     fp = handoff.floorplan
-    return _head(design, [handoff.wrapper_file, design.design_file.name]) + f"""
+    return _head(design) + f"""
 # SRAM macros of library {handoff.library.name}: {fp.macro_count} instances, {fp.macro_area_um2:,.0f} um^2
 # ({handoff.wrapper_file} builds every eie_sram from them; srams.json says how each
 # memory was mapped; {handoff.library_file} describes the library with these views).

@@ -10,6 +10,17 @@ from .layouts import entry_layout
 from .sram import SRAM, SRAMPortSignature, share_with_host
 
 
+MULTIPLIER_SLICES = 4
+
+
+def weight_slices(weight_bits: int) -> list[tuple[int, int]]:
+    """(lsb, msb) of the weight's slices for the partial products, lowest first: up to
+    MULTIPLIER_SLICES of about equal width."""
+    parts = min(MULTIPLIER_SLICES, weight_bits)
+    bounds = [round(j * weight_bits / parts) for j in range(parts + 1)]
+    return list(zip(bounds, bounds[1:]))
+
+
 class ArithmeticUnit(wiring.Component):
     """The MAC pipeline (docs/architecture.md, ArithmeticUnit): the paper's four stages,
     with the codebook read and the multiplier spread over two more so that no stage holds
@@ -23,14 +34,16 @@ class ArithmeticUnit(wiring.Component):
       `row + z + 1`.
     - A1: the codebook word into a register (the SRAM's clock-to-output is not followed
       by a multiplier in the same cycle).
-    - A2: the two partial products `value * w_lo` and `value * w_hi` (w = w_hi * 2**k +
-      w_lo, k = weight_bits // 2), each half as deep as the whole multiplier.
-    - A3: `product = (p_hi << k) + p_lo`, exact; destination read of `row` (`dst.raddr`,
-      `dst.ren`).
-    - A4: `sum = dest + product`, modulo 2**acc_bits. The read of A3 missed the write of
-      the entry just ahead (it happens now, in A5), so when that entry hit the same row
-      its sum is forwarded instead. An entry two ahead writes in the cycle of this
-      entry's read, which the write-transparent destination read already returns.
+    - A2: the partial products `value * w_j` of the weight's four slices (w = sum of
+      w_j * 2**lsb_j, the top slice signed), each a quarter of the whole multiplier.
+    - A2 also issues the destination read of `row` (`dst.raddr`, `dst.ren`).
+    - A3: `product` = the sum of the shifted partial products, exact; the destination
+      word into a register.
+    - A4: `sum = dest + product`, modulo 2**acc_bits. The read of A2 missed the writes
+      of the two entries ahead (one writes now, in A5, the other wrote last cycle), so
+      when one of them hit the same row its sum is forwarded instead, the nearer one
+      first. An entry three ahead writes in the cycle of this entry's read, which the
+      write-transparent destination read already returns.
     - A5: destination write (`dst.waddr`, `dst.wdata`, `dst.we`).
 
     Fillers (code 0) pass like any entry; codebook entry 0 is 0, so they add nothing.
@@ -88,42 +101,9 @@ class ArithmeticUnit(wiring.Component):
         m.d.comb += valid[0].eq(self.inp.valid)
         m.d.sync += [valid[k + 1].eq(valid[k]) for k in range(5)]
         m.d.sync += [rows[k + 1].eq(rows[k]) for k in range(4)]
-        row3, row5 = rows[2], rows[4]
+        product4 = self._multiply(m, entry.value, cb.port.r_data)
 
-        value1 = Signal(signed(cfg.act_bits))
-        with m.If(self.inp.valid):
-            m.d.sync += value1.eq(entry.value)
-
-        # A1: the weight into a register.
-        value2 = Signal.like(value1)
-        weight2 = Signal(cfg.weight_bits)
-        m.d.sync += [value2.eq(value1), weight2.eq(cb.port.r_data)]
-
-        # A2: partial products (w_lo unsigned, w_hi signed: w = w_hi * 2**k + w_lo).
-        k = cfg.weight_bits // 2
-        p_lo = Signal(signed(cfg.act_bits + k + 1))
-        p_hi = Signal(signed(cfg.act_bits + cfg.weight_bits - k))
-        m.d.sync += [p_lo.eq(value2 * weight2[:k]), p_hi.eq(value2 * weight2[k:].as_signed())]
-
-        # A3: the exact product; the destination read.
-        product4 = Signal(signed(cfg.act_bits + cfg.weight_bits))
-        m.d.sync += product4.eq((p_hi << k) + p_lo)
-        m.d.comb += [self.dst.raddr.eq(row3), self.dst.ren.eq(valid[3])]
-
-        # A4.
-        row4 = rows[3]
-        sum5 = Signal(signed(cfg.acc_bits))
-        forward = valid[5] & (row5 == row4)
-        dest = Signal(signed(cfg.acc_bits))
-        with m.If(forward):
-            m.d.comb += dest.eq(sum5)
-        with m.Else():
-            m.d.comb += dest.eq(self.dst.rdata)
-        with m.If(valid[4]):
-            m.d.sync += sum5.eq(dest + product4)  # the assignment truncates: the wrap
-
-        # A5.
-        m.d.comb += [self.dst.waddr.eq(row5), self.dst.wdata.eq(sum5), self.dst.we.eq(valid[5])]
+        self._accumulate(m, rows, valid, product4)
 
         m.d.comb += self.busy.eq(Cat(valid).any())
         with m.If(self.clear_counters):
@@ -131,3 +111,64 @@ class ArithmeticUnit(wiring.Component):
         with m.Elif(valid[5]):
             m.d.sync += self.macs.eq(self.macs + 1)
         return m
+
+    def _multiply(self, m, value0, weight1):
+        """A0-A3: `value0` (A0) times the codebook word (on the port in A1), exact, in a
+        register in A4."""
+        cfg = self.config
+        value1 = Signal(signed(cfg.act_bits))
+        with m.If(self.inp.valid):
+            m.d.sync += value1.eq(value0)
+
+        # A1: the weight into a register.
+        value2 = Signal.like(value1)
+        weight2 = Signal(cfg.weight_bits)
+        m.d.sync += [value2.eq(value1), weight2.eq(weight1)]
+
+        # A2: partial products of the weight's slices (the top one signed, the others
+        # unsigned: w = sum of w_j * 2**lsb_j), each a quarter of the multiplier.
+        partials = []
+        for j, (lsb, msb) in enumerate(weight_slices(cfg.weight_bits)):
+            piece = weight2[lsb:msb]
+            top = msb == cfg.weight_bits
+            partial = Signal(signed(cfg.act_bits + (msb - lsb) + (0 if top else 1)),
+                             name=f"partial{j}")
+            m.d.sync += partial.eq(value2 * (piece.as_signed() if top else piece))
+            partials.append((lsb, partial))
+
+        # A3: the exact product.
+        product4 = Signal(signed(cfg.act_bits + cfg.weight_bits))
+        m.d.sync += product4.eq(sum(partial << lsb for lsb, partial in partials))
+        return product4
+
+    def _accumulate(self, m, rows, valid, product4):
+        """A2-A5: read the destination row, add the product, write the sum back."""
+        cfg = self.config
+        row5 = rows[4]
+        # The destination read is issued in A2 and its word registered in A3, so the add
+        # in A4 starts at flip-flops (not at the accumulator banks' read mux). The two
+        # entries ahead write after that read: in A5 now (`sum5`) and in the cycle before
+        # (`sum6`, the word written then); a match with either is forwarded instead.
+        # Which one matches is known from the rows a stage early, also registered.
+        row2, row3, row4 = rows[1], rows[2], rows[3]
+        m.d.comb += [self.dst.raddr.eq(row2), self.dst.ren.eq(valid[2])]
+        dest4 = Signal(signed(cfg.acc_bits))
+        m.d.sync += dest4.eq(self.dst.rdata)
+
+        # A4.
+        sum5, sum6 = Signal(signed(cfg.acc_bits)), Signal(signed(cfg.acc_bits))
+        m.d.sync += sum6.eq(sum5)
+        hit5, hit6 = Signal(), Signal()     # the entry in A4 matches the one in A5 / A6
+        m.d.sync += [hit5.eq(valid[4] & (row3 == row4)), hit6.eq(valid[5] & (row3 == row5))]
+        dest = Signal(signed(cfg.acc_bits))
+        with m.If(hit5):
+            m.d.comb += dest.eq(sum5)
+        with m.Elif(hit6):
+            m.d.comb += dest.eq(sum6)
+        with m.Else():
+            m.d.comb += dest.eq(dest4)
+        with m.If(valid[4]):
+            m.d.sync += sum5.eq(dest + product4)  # the assignment truncates: the wrap
+
+        # A5.
+        m.d.comb += [self.dst.waddr.eq(row5), self.dst.wdata.eq(sum5), self.dst.we.eq(valid[5])]

@@ -22,7 +22,7 @@ module `eie_pe` (`pe.PE_MODULE`), generated once (eie_hw/generate.py).
 """
 
 from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Instance, Module,
-                          Mux, ResetSignal, Signal, Value, signed)
+                          Mux, ResetSignal, Signal, Value)
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,19 +42,19 @@ __all__ = ["EIE", "Control", "Target", "host_command_layout", "host_data_bits",
 # Reads in flight (from the cycle a read is taken until its answer enters the queue:
 # READ_LATENCY + 1 cycles) plus one answer waiting: one read a cycle keeps the port busy.
 RESPONSE_QUEUE = READ_LATENCY + 3
-# Activations are answered by the output stage in the pipeline's last stage, the CCU's
-# words and status in CCU_WORD_STAGE, a PE's memory words and counters in PE_WORD_STAGE
-# (the PE registers the bus first); the pipeline needs them all to exist, in this order.
+# The CCU's words and status are taken in CCU_WORD_STAGE; a PE's answers (memory words
+# and counters, which the PE registers on the way in and out, and activations from the
+# output stage) all in the pipeline's last stage, through one select over the PEs.
 CCU_WORD_STAGE = 2
-PE_WORD_STAGE = 3
-assert READ_LATENCY == SCAN_LATENCY > PE_WORD_STAGE > CCU_WORD_STAGE >= 2
+PE_WORD_STAGE = 4
+assert READ_LATENCY == SCAN_LATENCY == PE_WORD_STAGE > CCU_WORD_STAGE >= 2
 
 
 def _pe_answers(stage) -> Value:
-    """The read in `stage` is answered by a PE's read-back word (memory or counter)."""
+    """The read in `stage` is answered by a PE (memory word, counter or activation)."""
     memory = ((stage.target == Target.SPMAT) | (stage.target == Target.PTR_EVEN)
               | (stage.target == Target.PTR_ODD) | (stage.target == Target.BIAS)
-              | (stage.target == Target.CODEBOOK))
+              | (stage.target == Target.CODEBOOK) | (stage.target == Target.ACT))
     counter = stage.target == Target.CONTROL
     counter &= Cat(*(stage.addr == a for a in PE_COUNTERS)).any()
     return memory | counter
@@ -132,15 +132,11 @@ class EIE(wiring.Component):
 
         # The layer constants reach every PE; each PE answers scans and reports idle.
         wiring.connect(m, ccu.control, *(pe.control for pe in pes))
+        wiring.connect(m, ccu.bcast, *(pe.bcast for pe in pes))
         for p, pe in enumerate(pes):
             m.d.comb += pe.pe_index.eq(p)
             wiring.connect(m, pe.scan_result, ccu.scan_results[p])
-            m.d.comb += [
-                pe.bcast.valid.eq(ccu.bcast_valid),
-                pe.bcast.payload.eq(ccu.bcast_payload),
-                ccu.fifo_ready[p].eq(pe.bcast.ready),
-                ccu.pe_idle[p].eq(pe.status.idle),
-            ]
+            m.d.comb += [ccu.fifo_room[p].eq(pe.fifo_room), ccu.pe_idle[p].eq(pe.status.idle)]
 
         host_scan = self._host_port(m, ccu, pes)
         # The scan path serves the CCU while computing and host reads while idle.
@@ -215,10 +211,9 @@ class EIE(wiring.Component):
 
     def _read_pipeline(self, m, cmd, read, pes, ccu, responses):
         """Stage k holds the read issued k cycles ago; returns the stages. The CCU's words
-        and status are taken in stage CCU_WORD_STAGE, a PE's memory words and counters in
-        PE_WORD_STAGE (SRAM outputs hold the word only until the next read), activations
-        in stage SCAN_LATENCY (the output stage's answer), when the read enters the
-        response queue."""
+        and status are taken in stage CCU_WORD_STAGE; a PE's answers (memory words and
+        counters, activations from the output stage) in the last stage, when the read
+        enters the response queue."""
         cfg = self.config
         stages = [Signal(read_stage_layout(cfg), name=f"read{k}")
                   for k in range(1, READ_LATENCY + 1)]
@@ -228,34 +223,28 @@ class EIE(wiring.Component):
             m.d.core += later.eq(earlier)
         # (After the copies: these assignments are the ones that count for the data.)
         # Every memory registers the host's request (sram.share_with_host), so the CCU's
-        # words are there in stage 2; a PE's a cycle later, since each PE registers the
-        # bus before it decodes it (pe_host.py). Status and counters are live.
+        # words are there in stage 2. Status and counters are live.
         ccu_stage = stages[CCU_WORD_STAGE - 1]
         m.d.core += stages[CCU_WORD_STAGE].data.eq(self._word_mux(m, ccu_stage, ccu))
-        pe_stage = stages[PE_WORD_STAGE - 1]
-        m.d.core += stages[PE_WORD_STAGE].data.eq(
-            Mux(_pe_answers(pe_stage), self._pe_word(m, pe_stage, pes), pe_stage.data))
-        last = stages[-1]
-        pe_scan = Signal(signed(cfg.act_bits))
-        with m.Switch(last.pe):
-            for p, pe in enumerate(pes):
-                with m.Case(p):
-                    m.d.comb += pe_scan.eq(pe.scan_result.value)
+        last = stages[PE_WORD_STAGE - 1]
         m.d.comb += [
             responses.w_en.eq(last.valid),
-            responses.w_data.eq(Mux(last.target == Target.ACT, pe_scan.as_unsigned(),
+            responses.w_data.eq(Mux(_pe_answers(last), self._pe_answer(m, last, pes),
                                     last.data)),
         ]
         return stages
 
-    def _pe_word(self, m, stage, pes):
-        """The read-back word of the PE the read in `stage` addressed."""
-        pe_word = Signal(len(pes[0].host_rdata))
+    def _pe_answer(self, m, stage, pes):
+        """The answer of the PE the read in `stage` addressed: its read-back word, or
+        for an activation read its output stage's value."""
+        activation = stage.target == Target.ACT
+        answer = Signal(host_data_bits(self.config))
         with m.Switch(stage.pe):
             for p, pe in enumerate(pes):
                 with m.Case(p):
-                    m.d.comb += pe_word.eq(pe.host_rdata)
-        return pe_word
+                    m.d.comb += answer.eq(Mux(activation, pe.scan_result.value.as_unsigned(),
+                                              pe.host_rdata))
+        return answer
 
     def _word_mux(self, m, stage, ccu):
         """The CCU's answer to the read in `stage` (PE words and activations come

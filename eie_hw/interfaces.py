@@ -13,6 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import EIEConfig
+from .layouts import broadcast_layout
 from .memory_map import (COUNTER_BITS, TARGET_BITS, host_addr_bits, host_data_bits,
                          pe_select_bits)
 from .sram import SRAMPortSignature
@@ -38,6 +39,20 @@ class LayerControlSignature(wiring.Signature):
             "clear_counters": Out(1),
             "io_mode": Out(1),
         })
+
+
+class BroadcastSignature(wiring.Signature):
+    """CCU -> every PE: a block of activations, from registers in the CCU.
+
+    `valid` is high for one cycle per broadcast and every PE writes `payload` into its
+    FIFO in that cycle: there is no ready. The CCU sends only when every PE's FIFO will
+    have room when the broadcast arrives, judged from the PEs' registered room flags
+    (`layouts.fifo_room_layout`) and the broadcast already on its way. So neither a
+    PE's FIFO state nor the CCU's choice crosses the chip combinationally to the other.
+    """
+
+    def __init__(self, config: EIEConfig):
+        super().__init__({"valid": Out(1), "payload": Out(broadcast_layout(config))})
 
 
 class ScanRequestSignature(wiring.Signature):

@@ -6,7 +6,7 @@ one submodule per node, so the generated Verilog hierarchy mirrors the paper's t
 a later physical step can place each node next to the PEs it serves.
 """
 
-from amaranth.hdl import Cat, Const, Module
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,6 +44,25 @@ class LNZDNode(wiring.Component):
             with m.Elif(self.valid_in[child]):
                 m.d.comb += self.index.eq(Cat(self.index_in[child], Const(child, 2)))
         return m
+
+
+def any_below(m: Module, flags: Signal, name: str = "any_below") -> Signal:
+    """Bit i = any of `flags[0 .. i-1]`: a log-depth prefix OR (Kogge-Stone).
+
+    The CCU clears the lowest set flag with it (`flags & any_below` is every set flag but
+    the lowest) and knows whether another one remains, without waiting for the LNZD's
+    index: both come from the flags in log2(n) levels of 2-input ORs.
+    """
+    n = len(flags)
+    prefix = [flags[i] for i in range(n)]          # OR of flags[i-span+1 .. i]
+    span = 1
+    while span < n:
+        prefix = [prefix[i] | prefix[i - span] if i >= span else prefix[i] for i in range(n)]
+        span *= 2
+    below = Signal(n, name=name)
+    # Inclusive prefix of i-1 is the exclusive prefix of i.
+    m.d.comb += below.eq(Cat(Const(0, 1), *prefix[:n - 1]))
+    return below
 
 
 def lnzd_level_sizes(n_inputs: int) -> list[int]:

@@ -1,16 +1,16 @@
 """One processing element: activation FIFO -> pointer read -> Spmat read -> MAC <-> act R/W."""
 
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .act_fifo import ActivationFIFO
 from .act_rw import ActRW
 from .arith import ArithmeticUnit
 from .config import EIEConfig
-from .interfaces import (HostBusSignature, LayerControlSignature, PEStatusSignature,
-                         ScanRequestSignature, ScanResultSignature)
-from .layouts import broadcast_layout
+from .interfaces import (BroadcastSignature, HostBusSignature, LayerControlSignature,
+                         PEStatusSignature, ScanRequestSignature, ScanResultSignature)
+from .layouts import fifo_room_layout
 from .memory_map import (BIAS_FILE, CODEBOOK_FILE, PTR_EVEN_FILE, PTR_ODD_FILE, SPMAT_FILE,
                          pe_read_bits, pe_select_bits)
 from .pe_host import PEHostPort
@@ -43,7 +43,8 @@ def pe_signature(config: EIEConfig) -> wiring.Signature:
     """The PE's ports, seen from the PE. The same signature describes the real PE
     (Amaranth) and its Verilog instance (eie_hw/eie.py), so both connect alike."""
     return wiring.Signature({
-        "bcast": In(stream.Signature(broadcast_layout(config))),
+        "bcast": In(BroadcastSignature(config)),
+        "fifo_room": Out(fifo_room_layout),
         "control": In(LayerControlSignature(config)),
         "scan": In(ScanRequestSignature(config)),
         "scan_result": Out(ScanResultSignature(config)),
@@ -79,6 +80,7 @@ class ProcessingElement(wiring.Component):
         m.submodules.act = act = ActRW(cfg, bias_init=init.bias, bias_file=BIAS_FILE)
 
         wiring.connect(m, wiring.flipped(self.bcast), fifo.w)
+        m.d.comb += self.fifo_room.eq(fifo.room)
         wiring.connect(m, fifo.r, ptr.inp)
         wiring.connect(m, ptr.out, spmat.inp)
         wiring.connect(m, spmat.out, arith.inp)

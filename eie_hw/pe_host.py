@@ -31,9 +31,9 @@ class PEHostPort(wiring.Component):
 
     The bus is registered on the way in, so everything happens a cycle after the bus
     carries it. Writes reach the addressed PE's memory (codebook writes reach every PE:
-    each keeps its own copy); reads are answered on `rdata` from the third cycle after
-    the bus carried the read on (the SRAM word, or the counter for Control.PE_* reads,
-    live), until the next read. A write the bus carries with `io_mode` high lands even if
+    each keeps its own copy); reads are answered on `rdata`, a register, from the fourth
+    cycle after the bus carried the read on (the SRAM word, or the counter for
+    Control.PE_* reads, live), until the next read. A write the bus carries with `io_mode` high lands even if
     a start command follows at once: the CCU leaves I/O mode a cycle after the start.
     """
 
@@ -55,7 +55,7 @@ class PEHostPort(wiring.Component):
         # top level's command register then drives N PEs' flip-flops and nothing else, and
         # the PE's own decode starts at its own flip-flops (issue 13: both were critical
         # paths). Every host access reaches the PE's memories a cycle later; the top level
-        # takes the PE's read-back word a cycle later too (eie.py, PE_WORD_STAGE).
+        # takes the PE's read-back word later too (eie.py, PE_WORD_STAGE).
         bus = HostBusSignature(cfg).create(path=("bus_q",))
         m.d.sync += [getattr(bus, name).eq(getattr(self.bus, name))
                      for name in self.bus.signature.members]
@@ -83,22 +83,26 @@ class PEHostPort(wiring.Component):
 
         # What the last read asked for, from the cycle its word is there: the memories
         # register the request again (sram.share_with_host), so the word comes two cycles
-        # after the bus carried the read. The answer is combinational from then on (SRAM
-        # words hold until the next read, counters are live).
+        # after the bus carried the read. It is registered once more before it leaves the
+        # PE, so the top level's 64-way select starts at a flip-flop, not at a macro's
+        # clock-to-output and this mux (SRAM words hold until the next read, counters are
+        # live).
         read2, target2, addr2 = Signal(), Signal(TARGET_BITS), Signal(host_addr_bits(cfg))
         m.d.sync += [read2.eq(bus.read & mine), target2.eq(bus.target), addr2.eq(bus.addr)]
         r_target = Signal(TARGET_BITS)
         r_addr = Signal(host_addr_bits(cfg))
         with m.If(read2):
             m.d.sync += [r_target.eq(target2), r_addr.eq(addr2)]
+        word = Signal.like(self.rdata, name="word")
         with m.Switch(r_target):
             for target, path in MEMORY_TARGETS:
                 with m.Case(target):
-                    m.d.comb += self.rdata.eq(_member(mem, path).r_data)
+                    m.d.comb += word.eq(_member(mem, path).r_data)
             with m.Case(Target.CONTROL):
                 with m.Switch(r_addr):
                     for address, counter in PE_COUNTERS.items():
                         with m.Case(address):
-                            m.d.comb += self.rdata.eq(getattr(self.counters, counter))
+                            m.d.comb += word.eq(getattr(self.counters, counter))
+        m.d.sync += self.rdata.eq(word)
         return m
 

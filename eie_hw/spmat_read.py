@@ -68,7 +68,8 @@ class SpmatRead(wiring.Component):
         # computed from them: it heads the back-pressure chain (walker -> pointer stage ->
         # FIFO pop), which then starts at a flip-flop instead of an adder and a compare.
         # `>=` so that a malformed range (end <= start) ends after one entry instead of
-        # wrapping around the address space.
+        # wrapping around the address space. A range arrives with its own `single` flag
+        # (= `start + 1 >= end`, range_layout).
         last = Signal(init=1)
 
         m.d.comb += self.inp.ready.eq((~active | last) & ~self.io_mode)
@@ -80,7 +81,7 @@ class SpmatRead(wiring.Component):
                 active.eq(1),
                 cur.eq(self.inp.payload.start),
                 end.eq(self.inp.payload.end),
-                last.eq(self.inp.payload.start + 1 >= self.inp.payload.end),
+                last.eq(self.inp.payload.single),
                 value.eq(self.inp.payload.value),
                 first.eq(1),
             ]

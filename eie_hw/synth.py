@@ -175,16 +175,27 @@ def _timing(work: Path, design: GeneratedDesign, mem: _Memories, lib_file: Path,
         _say(progress, f"static timing of {part} with OpenSTA")
         timing[part] = run_sta(work, part, module, libs, clock_ns, info.time_unit_ns, sta,
                                list(mem.cells), interface=True,
-                               constant_inputs=PE_CONSTANTS if part == "pe" else ())
+                               constant_inputs=PE_CONSTANTS if part == "pe" else (),
+                               buffers=info.buffers)
         models[cell] = timing[part].pop("interface")
+        _repair_area(timing[part], info)
     # The glue sees the PEs and the CCU through their measured port timing.
     (work / PART_MODELS).write_text(interface_liberty(models, info))
     _say(progress, "static timing of the top-level glue with OpenSTA")
     timing["top"] = run_sta(work, "top", design.top, [*libs, PART_MODELS], clock_ns,
-                            info.time_unit_ns, sta, [*mem.cells, *models])
+                            info.time_unit_ns, sta, [*mem.cells, *models],
+                            buffers=info.buffers)
+    _repair_area(timing["top"], info)
     timing["top"]["boundary"] = BOUNDARY_NOTE
     timing["design"] = design_clock(timing, info)
     return timing
+
+
+def _repair_area(part_timing: dict, info) -> None:
+    repair = part_timing.get("fanout_repair")
+    if repair is not None:
+        repair["area"] = round(sum(info.areas.get(cell, 0.0) * n
+                                   for cell, n in repair["buffers"].items()), 1)
 
 
 def _work_folder(out: Path) -> Path:

@@ -6,7 +6,7 @@ macros' own views unpacked next to the synthesis scripts (`--macros fakeram45|LI
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import EIEError
@@ -39,6 +39,8 @@ class LibertyInfo:
     areas: dict                # cell -> area
     buffer: str | None = None  # smallest non-clock buffer (drives ABC's inputs)
     buffer_input_cap: float = 0.0
+    # Drive buffers as (input capacitance, name, input pin, output pin), smallest first.
+    buffers: list = field(default_factory=list)
     voltage: float | None = None       # nominal operating conditions
     temperature: float | None = None
 
@@ -61,8 +63,14 @@ def _units(text: str) -> tuple[float, float]:
     return time_unit_ns, cap_unit_pf
 
 
+# One-input identities that are not there to drive a load: delay cells, level shifters,
+# probes, power-gating variants (sky130 has all of them).
+_NOT_A_DRIVE_BUFFER = re.compile(r"dly|delay|lsbuf|probe|lpflow|iso", re.I)
+
+
 def _buffer_candidate(name: str, body: str, area: float):
-    """(sort key, input cap) when the cell is a one-input, one-output identity."""
+    """(sort key, input cap, (input pin, output pin)) when the cell is a one-input,
+    one-output identity."""
     pins = re.findall(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)\s*\{(.*?)\n\s*\}", body, re.S)
     inputs = [(n, b) for n, b in pins if re.search(r"direction\s*:\s*\"?input", b)]
     outputs = [(n, b) for n, b in pins if re.search(r"direction\s*:\s*\"?output", b)]
@@ -71,7 +79,8 @@ def _buffer_candidate(name: str, body: str, area: float):
     fn = re.search(r"function\s*:\s*\"\s*\(?\s*(\w+)\s*\)?\s*\"", outputs[0][1])
     cap = re.search(r"\bcapacitance\s*:\s*([\d.eE+-]+)", inputs[0][1])
     if fn and fn.group(1) == inputs[0][0] and cap:
-        return ("clk" in name.lower(), area, name), float(cap.group(1))
+        return ("clk" in name.lower(), area, name), float(cap.group(1)), (inputs[0][0],
+                                                                           outputs[0][0])
     return None
 
 
@@ -103,7 +112,9 @@ def parse_liberty(text: str, source: str = "liberty") -> LibertyInfo:
         m = re.search(rf"\bnom_{key}\s*:\s*([-\d.eE+]+)", text)
         setattr(info, key, float(m.group(1)) if m else None)
     if buffers:
-        (_, _, info.buffer), info.buffer_input_cap = min(buffers)
+        (_, _, info.buffer), info.buffer_input_cap, _ = min(buffers)
+        info.buffers = sorted((cap, name, *pins) for (clock, _, name), cap, pins in buffers
+                              if not clock and not _NOT_A_DRIVE_BUFFER.search(name))
     return info
 
 

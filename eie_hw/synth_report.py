@@ -226,6 +226,12 @@ def _part_lines(label: str, t: dict) -> list[str]:
         if p:
             lines.append(f"    {name}: {p['startpoint']} -> {p['endpoint']}, "
                          f"arrival {p['arrival_ns']} ns, slack {p['slack_ns']} ns")
+    repair = t.get("fanout_repair")
+    if repair and repair["buffers"]:
+        cells = ", ".join(f"{n} x {c}" for c, n in sorted(repair["buffers"].items()))
+        lines.append(f"    fan-out repair: {sum(repair['buffers'].values())} buffers ({cells}; "
+                     f"{repair['area']:,} area units, not in the logic area above); without "
+                     f"them the min period is {repair['unrepaired_min_period_ns']} ns")
     return lines
 
 

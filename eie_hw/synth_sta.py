@@ -16,8 +16,77 @@ from .synth_boundary import interface_tcl, parse_interface
 CLOCK_NAME = "core_clock"      # the clock sdc_text creates
 
 
+# Nets that load their standard-cell driver with more than this many of the smallest
+# buffer's inputs get a buffer (`FANOUT_REPAIR_TCL`).
+REPAIR_LOAD_IN_MIN_BUFFERS = 48
+
+# Fan-out repair, an estimate of what a physical flow's repair_design does first (issue
+# 13). ABC sizes the gates it maps, but it sees neither the flip-flops (mapped before it)
+# nor the macros' pins as loads, so a flip-flop or gate may be left driving dozens of
+# macro pins: a register driving 78 write-mask pins took 1.1 ns. Every net whose load
+# exceeds `limit` (in the liberty's capacitance unit, pins and wire-load estimate)
+# and whose driver is a standard cell gets one buffer in front of all its loads, the one
+# whose input capacitance is nearest sqrt(load x smallest input): the two stages then
+# share the effort. Debian's OpenSTA has no insert_buffer command, so the buffer is made
+# from make_instance / connect_pin.
+FANOUT_REPAIR_TCL = """\
+proc eie_repair_fanout {limit smallest buffers memory_cells} {
+  set corner [sta::cmd_corner]
+  set used [dict create]
+  set count 0
+  foreach net [get_nets -hierarchical *] {
+    set load [sta::capacitance_sta_ui [$net capacitance rise $corner max]]
+    if {$load <= $limit} { continue }
+    set driver ""
+    set loads {}
+    foreach pin [get_pins -of_objects $net] {
+      if {[$pin is_hierarchical]} { continue }
+      if {[$pin is_driver]} { set driver $pin } elseif {[$pin is_load]} {
+        lappend loads [get_full_name $pin] }
+    }
+    if {$driver == "" || [llength $loads] < 2} { continue }
+    set cell [get_property [$driver instance] ref_name]
+    if {[lsearch -exact $memory_cells $cell] >= 0} { continue }
+    set target [expr {sqrt($load * $smallest)}]
+    set best ""
+    foreach {cap name in out} $buffers {
+      set distance [expr {abs(log($cap / $target))}]
+      if {$best == "" || $distance < $best_distance} {
+        lassign [list $name $in $out $distance] best best_in best_out best_distance }
+    }
+    incr count
+    set net_name [get_full_name $net]
+    make_instance eie_fanout_buf_$count $best
+    make_net eie_fanout_net_$count
+    foreach pin $loads {
+      disconnect_pin $net_name $pin
+      connect_pin eie_fanout_net_$count $pin
+    }
+    connect_pin $net_name eie_fanout_buf_$count/$best_in
+    connect_pin eie_fanout_net_$count eie_fanout_buf_$count/$best_out
+    dict incr used $best
+  }
+  dict for {name n} $used { puts "EIE-FANOUT-BUFFER $name $n" }
+}
+"""
+
+
+def repair_call(buffers, memory_cells) -> str:
+    """The Tcl that repairs the fan-out (`FANOUT_REPAIR_TCL`) with the liberty's drive
+    buffers (`LibertyInfo.buffers`); '' when it has none."""
+    if not buffers:
+        return ""
+    flat = " ".join(f"{cap:.6g} {name} {pin_in} {pin_out}"
+                    for cap, name, pin_in, pin_out in buffers)
+    smallest = buffers[0][0]
+    limit = REPAIR_LOAD_IN_MIN_BUFFERS * smallest
+    return (FANOUT_REPAIR_TCL
+            + f"eie_repair_fanout {limit:.6g} {smallest:.6g} [list {flat}] "
+              f"[list {' '.join(sorted(memory_cells))}]\n")
+
+
 def _sta_script(part: str, module: str, lib_files: list[str], sdc_file: str,
-                memory_cells: list[str], extra: str = "") -> str:
+                memory_cells: list[str], extra: str = "", repair: str = "") -> str:
     reads = "\n".join(f"read_liberty {f}" for f in lib_files)
     cells = " ".join(sorted(memory_cells))
     return f"""\
@@ -25,7 +94,9 @@ def _sta_script(part: str, module: str, lib_files: list[str], sdc_file: str,
 read_verilog {part}_netlist.v
 link_design {module}
 read_sdc {sdc_file}
-puts -nonewline "EIE-"
+puts -nonewline "EIE-UNREPAIRED-"
+report_worst_slack -digits 4
+{repair}puts -nonewline "EIE-"
 report_worst_slack -digits 4
 puts -nonewline "EIE-"
 report_tns -digits 4
@@ -169,12 +240,14 @@ def _run(sta: str, work: Path, part: str, script: Path, timeout: float) -> str:
 def run_sta(work: Path, part: str, module: str, lib_files: list[str], clock_ns: float,
             time_unit_ns: float, sta: str, memory_cells: list[str],
             timeout: float = 1800, interface: bool = False,
-            constant_inputs: tuple = ()) -> dict:
+            constant_inputs: tuple = (), buffers=()) -> dict:
     """Time `<part>_netlist.v` at `clock_ns`, reading `lib_files` (in `work`).
 
     `memory_cells`: cells that are not standard-cell flip-flops (macros, models); with
     `interface`, the result's "interface" holds the port timing (`synth_boundary`);
-    `constant_inputs`: ports tied to constants by the design (no paths from them)."""
+    `constant_inputs`: ports tied to constants by the design (no paths from them);
+    `buffers`: the liberty's drive buffers, for the fan-out repair (`FANOUT_REPAIR_TCL`),
+    none: no repair."""
     netlist = (work / f"{part}_netlist.v").read_text()
     port = clock_port(netlist, module)
     sdc = work / f"{part}.sdc"
@@ -184,9 +257,11 @@ def run_sta(work: Path, part: str, module: str, lib_files: list[str], clock_ns: 
     extra = interface_tcl(port, CLOCK_NAME, period) if interface else ""
     script = work / f"sta_{part}.tcl"
     # Relative: the scripts run in `work`, and stay valid after the folder is moved.
-    script.write_text(_sta_script(part, module, lib_files, sdc.name, memory_cells, extra))
+    script.write_text(_sta_script(part, module, lib_files, sdc.name, memory_cells, extra,
+                                  repair_call(buffers, memory_cells)))
     out = _run(sta, work, part, script, timeout)
     result = _timing_result(out, clock_ns, time_unit_ns, _instance_nets(netlist, module))
+    result["fanout_repair"] = _repair_result(out, clock_ns, time_unit_ns) if buffers else None
     result = {"module": module, "clock_port": port, **result, "log": f"synth/sta_{part}.log"}
     if interface:
         result["interface"] = parse_interface(_section(out, "INTERFACE"), period,
@@ -212,6 +287,15 @@ def _timing_result(out: str, clock_ns: float, time_unit_ns: float, q_nets: dict)
                                      if path["slack_ns"] is not None else None)
         result[key] = path
     return result
+
+
+def _repair_result(out: str, clock_ns: float, time_unit_ns: float) -> dict:
+    """Buffers the fan-out repair added, and the min period before it."""
+    before = re.search(r"EIE-UNREPAIRED-worst slack\s+([-\d.eE+]+)", out)
+    return {"buffers": {name: int(n) for name, n in
+                        re.findall(r"^EIE-FANOUT-BUFFER (\S+) (\d+)$", out, re.M)},
+            "unrepaired_min_period_ns": (round(clock_ns - float(before.group(1)) * time_unit_ns,
+                                               4) if before else None)}
 
 
 def sta_version(sta: str) -> str:

@@ -25,8 +25,12 @@ _GENERIC_LATCH = re.compile(r"^\$_(DLATCH|DLATCHSR)_")
 # default array multiplier and ripple carry (what a commercial flow would pick at 800 MHz).
 SYNTH_OPTIONS = "-flatten -booth -extra-map +/choices/kogge-stone.v"
 
-# ABC script for delay-driven mapping ({D} = the clock period in ps): SOP balancing
-# (`&if -g`) to shorten carry chains, then mapping, buffering and sizing at the target.
+# ABC script for delay-driven mapping: SOP balancing (`&if -g`) to shorten carry chains,
+# then mapping, buffering and sizing for the shortest delay ABC can reach. No delay target
+# is given on purpose: Yosys hands a script file to ABC as `source <file>` and does not
+# put the clock into it, so a `{D}` there was never replaced (and ABC ignored it). Without
+# a target, &nf maps for minimum delay and recovers area only where that costs no delay,
+# which is what a "min period" figure should measure; `--clock-ns` sets the STA clock.
 ABC_SPEED_SCRIPT = """\
 strash
 &get -n
@@ -38,11 +42,11 @@ strash
 &if -g
 &st
 &dch -f
-&nf {D}
+&nf
 &put
 buffer
-upsize {D}
-dnsize {D}
+upsize
+dnsize
 stime -p
 """
 

@@ -23,20 +23,26 @@ CCU (eie_hw/ccu.py), per group `g` (`Q = CCU.QUEUE_DEPTH`, `S = ActRW.SCAN_LATEN
   ``R_g`` is the cycle the register may load the next group: the cycle of the group's
   last broadcast (the next group loads in the same cycle) or ``L_g + 1`` for a group
   with no non-zero (it spends one cycle in the register);
-- broadcasts, lowest block first: ``s_b = max(e_b, max_p P[p, b-D] + 1)`` with
-  ``e_b = L_g + 1`` for the group's first and ``s_{b-1} + 1`` for the others. The second
-  term is "no FIFO is full": a FIFO of depth D holding broadcasts ``b-D .. b-1`` is full
-  until the cycle after it pops ``b-D`` (SyncFIFO: a full FIFO takes no write in the
-  cycle it is popped). Stall cycles are ``s_b - e_b``.
+- broadcasts, lowest block first: the CCU decides to send ``b`` at ``s_b`` (below),
+  no earlier than ``e_b = L_g + 1`` for the group's first and ``s_{b-1} + 1`` for the
+  others; the broadcast is on the bus, and written into every FIFO, at ``s_b + B``
+  (``B = CCU.BCAST_LATENCY`` = 1: it leaves from registers). Every FIFO must have room
+  when it lands: a FIFO of ``D' = D + 1``
+  entries (``ActivationFIFO.LANDING_SLOTS``) holding broadcasts ``b-D' .. b-1`` has room
+  once it has popped ``b-D'``, and the CCU sees a pop in the room flags the cycle after
+  (they come from the FIFO's level register); the flags do not yet count a broadcast
+  still on the bus, so the CCU asks for two free slots then:
+  ``s_b = max(e_b, max_p P[p, b-D'] + 1)``. Stall cycles are ``s_b - e_b``.
 
 PE ``p`` (eie_hw/pe.py and its units), for broadcast ``b`` with ``n`` entries in ``p``:
 
-- FIFO pop (into the pointer stage): ``P_b = max(s_b + 1, P_{b-1} + 1, M_{b-1})`` where
-  the last term only applies when ``b-1`` is a non-empty block (it sits in the pointer
-  stage's S1 register until it moves on, at ``M_{b-1}``; an empty block is dropped in
-  S1 and blocks nothing);
-- a non-empty block moves from S1 to the pointer output register at
-  ``M_b = max(P_b + 1, T_{b'} + n_{b'} - l_{b'})`` (``b'`` = the previous non-empty
+- FIFO pop (into the pointer stage's R): ``P_b = max(s_b + B + 1, P_{b-1} + 1, Y_{b-1})``
+  (R frees in the cycle its block moves on);
+- R -> S2: ``Y_b = max(P_b + 1, Z_{b-1})``, where ``Z_b`` is the cycle ``b`` leaves S2:
+  ``M_b`` for a non-empty block, ``Y_b + 1`` for an empty one (dropped in S2, it blocks
+  nothing further);
+- a non-empty block moves from S2 to the pointer output register at
+  ``M_b = max(Y_b + 1, T_{b'} + n_{b'} - l_{b'})`` (``b'`` = the previous non-empty
   block: the output register frees in the cycle SpmatRead takes its last range);
 - SpmatRead takes its first range at ``T_b = max(M_b + 1, T_{b'} + n_{b'})`` (the walker
   takes the next range in the cycle it issues the last entry of the current one, so the
@@ -46,12 +52,13 @@ PE ``p`` (eie_hw/pe.py and its units), for broadcast ``b`` with ``n`` entries in
   (``ArithmeticUnit.WRITE_LATENCY`` = 5 cycles after its A0).
 
 Layer end: the CCU's drain check needs two consecutive cycles in which the scan is
-finished (all groups issued, received and loaded, the group register empty: from
-``max(L_last + 1, s_last + 1)``) and every PE is idle (FIFO empty and nothing in the
-pointer stage, SpmatRead or the arithmetic unit: from ``max_p(P_last + 2,
-T_last + n_last + 2 + ArithmeticUnit.DEPTH)``). If both hold from cycle ``C``, the RUN state's last cycle is
-``C + 1`` and the layer counts ``C + 2`` cycles (FETCH and DECODE included).
-Starved cycles of a PE: RUN cycles in which its FIFO is empty (``s_b + 1 .. P_b``
+finished (all groups issued, received and loaded, the group register empty, nothing on
+the bus: from ``max(L_last + 1, s_last + B + 1)``) and every PE is idle (FIFO empty and
+nothing in the pointer stage, SpmatRead or the arithmetic unit: from ``max_p(Y_last + 2,
+T_last + n_last + 2 + ArithmeticUnit.DEPTH)``). The check is registered
+(``CCU.DRAIN_REGISTER`` = 1 cycle): if both hold from cycle ``C``, the RUN state's last
+cycle is ``C + 2`` and the layer counts ``C + 3`` cycles (FETCH and DECODE included).
+Starved cycles of a PE: RUN cycles in which its FIFO is empty (``s_b + B + 1 .. P_b``
 covers the cycles broadcast ``b`` waits in it) and no entry is in A0.
 Spmat reads: a word is read whenever the next issued entry lies in a different word
 from the previous one of the same layer (SpmatRead forgets its word in I/O mode, i.e.
@@ -67,6 +74,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from compress.images import MemoryImages
+from eie_hw.act_fifo import ActivationFIFO
 from eie_hw.act_rw import ActRW
 from eie_hw.arith import ArithmeticUnit
 from eie_hw.ccu import CCU
@@ -79,6 +87,8 @@ from .amaranth_backend import Counters
 # RTL constants the recurrence is built from (checked against the RTL by the tests).
 SCAN_LATENCY = ActRW.SCAN_LATENCY          # scan issue -> value at the CCU
 QUEUE_DEPTH = CCU.QUEUE_DEPTH              # scan credits (reads in flight + queued groups)
+BCAST_LATENCY = CCU.BCAST_LATENCY          # send decision -> the broadcast on the bus
+DRAIN_REGISTER = CCU.DRAIN_REGISTER        # the drain check sees a cycle-old AND of the PEs
 RUN_START = 2                              # FETCH, DECODE, then RUN
 ARITH_TAIL = ArithmeticUnit.DEPTH          # A0 of the last entry -> the unit is idle (A1-A5)
 
@@ -177,6 +187,43 @@ def _block_counts(counts: np.ndarray, cols: np.ndarray, width: int):
     return blocks, total, last
 
 
+class _PointerAndWalker:
+    """Per-PE state of the pointer stage and SpmatRead between broadcasts, as vectors over
+    the PEs (the module docstring's P, Y, Z, M, T)."""
+
+    def __init__(self, n_pes: int):
+        self.p_prev, self.r_leave, self.s2_leave, self.t_last, self.t_ready = (
+            np.full(n_pes, _NEG, dtype=np.int64) for _ in range(5))
+        # p_prev = P_{b-1}; r_leave = Y_{b-1} (b-1 moved from R to S2); s2_leave = Z_{b-1}
+        # (b-1 left S2); t_last = take of the last range so far; t_ready = T + n of it.
+
+    def take(self, send: int, n: np.ndarray, last_n: np.ndarray):
+        """Broadcast sent (decided) at `send`, `n` entries per PE, `last_n` of them in its
+        last range: returns its FIFO pops P and SpmatRead takes T."""
+        maximum, where = np.maximum, np.where
+        p = maximum(maximum(self.p_prev + 1, send + BCAST_LATENCY + 1), self.r_leave)
+        y = maximum(p + 1, self.s2_leave)
+        m = maximum(y + 1, self.t_last)
+        t = maximum(m + 1, self.t_ready)
+        ne = n > 0
+        self.t_last = where(ne, t + n - last_n, self.t_last)
+        self.t_ready = where(ne, t + n, self.t_ready)
+        self.p_prev, self.r_leave, self.s2_leave = p, y, where(ne, m, y + 1)
+        return p, t
+
+
+def _active_cycles(send, pop, take, counts) -> np.ndarray:
+    """Per PE, the RUN cycles it is not starved: a broadcast waits in its FIFO, or an
+    entry is in A0."""
+    n_b, n_pes = counts.shape
+    pe_index = np.broadcast_to(np.arange(n_pes), (n_b, n_pes))
+    ne = counts > 0
+    starts = np.concatenate([np.repeat(send + BCAST_LATENCY + 1, n_pes), take[ne] + 2])
+    ends = np.concatenate([pop.reshape(-1) + 1, take[ne] + counts[ne] + 2])
+    owners = np.concatenate([pe_index.reshape(-1), pe_index[ne]])
+    return _union_length(starts, ends, owners, n_pes)
+
+
 def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
                  fifo_depth: int, bcast_width: int = 1) -> LayerTiming:
     """Run the recurrence of the module docstring for one layer and one input."""
@@ -187,18 +234,14 @@ def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
     blocks, counts, last_counts = _block_counts(shape.counts, cols, bcast_width)
     n_b = len(blocks)
     n_groups = -(-shape.cols // n_pes)
-    depth = fifo_depth
+    depth = fifo_depth + ActivationFIFO.LANDING_SLOTS     # the FIFO's entries
 
     pop = np.empty((n_b, n_pes), dtype=np.int64)              # P
     take = np.empty((n_b, n_pes), dtype=np.int64)             # T (valid where counts > 0)
     send = np.empty(n_b, dtype=np.int64)                      # s
     pop_max = np.empty(n_b, dtype=np.int64)
 
-    # Per-PE state of the pointer stage and SpmatRead.
-    p_prev = np.full(n_pes, _NEG, dtype=np.int64)    # P_{b-1}
-    s1_block = np.full(n_pes, _NEG, dtype=np.int64)  # M_{b-1} if b-1 was non-empty
-    t_last = np.full(n_pes, _NEG, dtype=np.int64)    # take of the last range so far
-    t_ready = np.full(n_pes, _NEG, dtype=np.int64)   # T + n of it (walker free)
+    pes = _PointerAndWalker(n_pes)
 
     group_of = blocks * bcast_width // n_pes
     bounds = np.searchsorted(group_of, np.arange(n_groups + 1))
@@ -208,7 +251,6 @@ def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
     stall = 0
     last_send = _NEG
     b = 0
-    maximum, where = np.maximum, np.where
     for g in range(n_groups):
         issue = max(issue + 1, loads[g - QUEUE_DEPTH] + 1 if g >= QUEUE_DEPTH else 0)
         load = max(issue + SCAN_LATENCY + 1, reload)
@@ -224,15 +266,7 @@ def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
                 s = max(s, int(pop_max[b - depth]) + 1)
             stall += s - earliest
             send[b] = s
-            n = counts[b]
-            p = maximum(maximum(p_prev + 1, s + 1), s1_block)
-            m = maximum(p + 1, t_last)
-            t = maximum(m + 1, t_ready)
-            ne = n > 0
-            t_last = where(ne, t + n - last_counts[b], t_last)
-            t_ready = where(ne, t + n, t_ready)
-            s1_block = where(ne, m, _NEG)
-            p_prev = p
+            p, t = pes.take(s, counts[b], last_counts[b])
             pop[b] = p
             take[b] = t
             pop_max[b] = p.max()
@@ -246,21 +280,13 @@ def layer_timing(shape: LayerShape, nonzero: np.ndarray, n_pes: int,
     if n_groups:
         settled = max(settled, loads[-1] + 1)
     if n_b:
-        settled = max(settled, int(last_send) + 1, int(pop_max[-1]) + 2,
-                      int(t_ready.max()) + 1 + ARITH_TAIL)
-    run_last = settled + 1
+        settled = max(settled, int(last_send) + BCAST_LATENCY + 1, int(pes.r_leave.max()) + 2,
+                      int(pes.t_ready.max()) + 1 + ARITH_TAIL)
+    run_last = settled + 1 + DRAIN_REGISTER
     cycles = run_last + 1
 
     busy = counts.sum(axis=0)
-    # Starved: RUN cycles with the FIFO empty and no entry in A0.
-    pe_index = np.broadcast_to(np.arange(n_pes), (n_b, n_pes))
-    ne = counts > 0
-    starts = np.concatenate([np.repeat(send + 1, n_pes), take[ne] + 2])
-    ends = np.concatenate([pop.reshape(-1) + 1, take[ne] + counts[ne] + 2])
-    owners = np.concatenate([pe_index.reshape(-1), pe_index[ne]])
-    active = _union_length(starts, ends, owners, n_pes)
-    run_cycles = run_last - RUN_START + 1
-    starved = run_cycles - active
+    starved = run_last - RUN_START + 1 - _active_cycles(send, pop, take, counts)
     return LayerTiming(cycles=int(cycles), stall_cycles=int(stall),
                        pe_busy=busy.astype(np.int64), pe_starved=starved.astype(np.int64),
                        spmat_reads=_spmat_reads(shape, cols), broadcasts=n_b)

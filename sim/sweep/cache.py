@@ -4,13 +4,16 @@
 `~/.cache/eie/sweep` on Linux): `points/<key>.json` per evaluated point or synthesis,
 `verilator/<key>/` per point run on the Verilated RTL and `synth/<key>/` per
 synthesized configuration. The keys are content hashes of everything that determines a
-result (`content_key`), so every sweep of the user shares the cache: a re-run
-(after an interrupt, or with more values) evaluates only what is new.
+result (`content_key`), the source code included (`code_fingerprint`), so every sweep of
+the user shares the cache: a re-run (after an interrupt, or with more values) evaluates
+only what is new, and a point is never reused by changed code.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -18,8 +21,10 @@ from pathlib import Path
 from eie_hw.errors import EIEError
 from eie_hw.tools import CACHE_ENV
 
-# Bump when the evaluation of a point changes, so that old cached points are not reused.
-EVALUATION_VERSION = 2
+# Bump when the evaluation of a point changes, so that old cached points are not reused
+# (3: issue 13's pipeline: registered broadcast, three-stage pointer read, registered
+# drain check; cycle counts and syntheses from before differ).
+EVALUATION_VERSION = 3
 
 
 def eie_version() -> str:
@@ -27,10 +32,27 @@ def eie_version() -> str:
     return __version__
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the source of the packages that compute a point (eie_hw, compress, sim).
+
+    The version number stays the same across a developer's edits, and a stale point is a
+    silently wrong result (it happened: a changed pipeline's old cycle counts came back
+    from the cache), so a point is reused only by the very same code."""
+    digest = hashlib.sha256()
+    for package in ("eie_hw", "compress", "sim"):
+        root = Path(importlib.import_module(package).__file__).parent
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def content_key(doc: dict) -> str:
     """A hash of `doc` and of the code that computes it (the cache is shared by every
     sweep of this user, so the key must hold everything that determines the result)."""
-    text = json.dumps({"v": EVALUATION_VERSION, "eie": eie_version(), **doc}, sort_keys=True)
+    text = json.dumps({"v": EVALUATION_VERSION, "eie": eie_version(),
+                       "code": code_fingerprint(), **doc}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from compress.fixedpoint import output_stage, wrap
 from eie_hw.act_rw import ActRW
-from eie_hw.arith import ArithmeticUnit
+from eie_hw.arith import ArithmeticUnit, weight_slices
 from eie_hw.config import EIEConfig
 
 from helpers import NARROW_ARITH, small_config
@@ -241,8 +241,12 @@ def hits(cfg, entries):
             sum(a == b for a, b in zip(rows, rows[2:])))
 
 
+# Weights of 3 and 7 bits: fewer slices than four, and slices of unequal width.
+SLICED = [NARROW.replace(weight_bits=3), NARROW.replace(weight_bits=7, act_bits=9)]
+
+
 @pytest.mark.parametrize("cfg,bubbles", [(NARROW, 0.0), (NARROW, 0.3), (ODD, 0.1),
-                                         (WIDE, 0.0)])
+                                         (WIDE, 0.0), (SLICED[0], 0.2), (SLICED[1], 0.0)])
 def test_random_stream_accumulates_bit_exactly(cfg, bubbles):
     rng = random.Random(cfg.acc_bits * 7 + int(bubbles * 10))
     book = rand_codebook(cfg, rng)
@@ -357,3 +361,10 @@ def test_io_mode_codebook_writes_by_host():
 def test_converts_to_verilog(cfg, signal_ports):
     dut = ArithmeticUnit(cfg, codebook_init=[0, -1, 2])
     assert "module" in verilog.convert(dut, emit_src=False, ports=signal_ports(dut))
+
+
+@pytest.mark.parametrize("bits,slices", [(2, [(0, 1), (1, 2)]), (3, [(0, 1), (1, 2), (2, 3)]),
+                                         (7, [(0, 2), (2, 4), (4, 5), (5, 7)]),
+                                         (16, [(0, 4), (4, 8), (8, 12), (12, 16)])])
+def test_weight_slices_cover_the_weight(bits, slices):
+    assert weight_slices(bits) == slices

@@ -19,9 +19,9 @@ from helpers import (assert_matches_golden, random_inputs, random_layer, random_
 # Cycles a layer costs on top of its busiest PE's entries when every PE has the same work
 # (measured, and documented in docs/architecture.md): descriptor fetch and decode (2),
 # scan request register, read and output stage (4), group queue and LNZD (2), broadcast
-# into the FIFO (1),
-# pointer read (2), Spmat read (2), arithmetic unit to the last write (5), drain check (2).
-LAYER_OVERHEAD = 20
+# register and the write into the FIFO (2), pointer read (3), Spmat read (2), arithmetic
+# unit to the last write (5), drain check (3).
+LAYER_OVERHEAD = 23
 
 
 # The memories these tests were written for; more bias room than small_config's: the
@@ -119,14 +119,16 @@ def test_deep_fifo_hides_imbalance_and_shallow_one_stalls():
     rng = np.random.default_rng(11)
     layer = random_layer(rng, 32, 64, 0.3, relu=False, bias=True, weight_frac=10)
     x = random_inputs(rng, 1, 32, 0.0)
-    cycles = {}
+    cycles, stalls = {}, {}
     for depth in (1, 8):
         config = small_config(n_pes=4, fifo_depth=depth, sram_width=64, **ROOM)
         _, golden, run = check_against_golden([layer], config, x)
-        cycles[depth] = run.layer_cycles[0][0]
+        cycles[depth], stalls[depth] = run.layer_cycles[0][0], run.stall_cycles[0]
         work = int(golden.layers[0].work_per_pe.max())
         assert cycles[depth] >= work
-    assert cycles[8] < cycles[1]
+    # The pointer stage holds up to three blocks of its own (issue 13), which hides much
+    # of a shallow FIFO's cost on a layer this small; the stalls still show it.
+    assert cycles[8] <= cycles[1] and stalls[8] < stalls[1], (cycles, stalls)
 
 
 def test_reset_in_the_middle_of_a_layer_then_clean_run():

@@ -1,15 +1,16 @@
-"""LNZD reports the lowest set non-zero flag for any PE count, with the paper's node count."""
+"""LNZD reports the lowest set non-zero flag for any PE count, with the paper's node count;
+the CCU's prefix OR beside it."""
 
 import re
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import Fragment
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eie_hw.lnzd import LNZD, LNZDNode, lnzd_level_sizes
+from eie_hw.lnzd import LNZD, LNZDNode, any_below, lnzd_level_sizes
 
 PE_COUNTS = [1, 3, 4, 5, 16, 64]
 
@@ -117,3 +118,25 @@ def test_verilog_has_one_module_per_node(n):
     expected = {f"l{level}_n{k}" for level, size in enumerate(dut.level_sizes)
                 for k in range(size)}
     assert len(modules) == dut.node_count and set(modules) == expected
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 16, 64])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_any_below_is_the_exclusive_prefix_or(n, data):
+    vectors = data.draw(st.lists(st.integers(0, (1 << n) - 1), min_size=1, max_size=8))
+    m = Module()
+    flags = Signal(n)
+    below = any_below(m, flags)
+    seen = []
+
+    async def tb(ctx):
+        for v in vectors:
+            ctx.set(flags, v)
+            seen.append(ctx.get(below))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    for v, got in zip(vectors, seen):
+        assert got == sum(1 << i for i in range(n) if v & ((1 << i) - 1))

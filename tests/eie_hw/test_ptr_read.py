@@ -65,6 +65,7 @@ def run_columns(dut, ptr_base, cols, rng=None, p_valid=1.0, p_ready=1.0, max_cyc
 
     async def bench(ctx):
         ctx.set(dut.ptr_base, ptr_base)
+        await ctx.tick()          # ptr_base is registered
         sent, valid, held = 0, False, None
         for cycle in range(max_cycles):
             if sent == len(cols) and not ctx.get(dut.busy):
@@ -79,6 +80,7 @@ def run_columns(dut, ptr_base, cols, rng=None, p_valid=1.0, p_ready=1.0, max_cyc
             if ctx.get(dut.out.valid):
                 pl = ctx.get(dut.out.payload)
                 now = (pl.start, pl.end, pl.value)
+                assert pl.single == (pl.start + 1 >= pl.end), "wrong one-entry flag"
                 assert held is None or held == now, "payload changed before the transfer"
                 held = now
                 if ready:
@@ -161,15 +163,17 @@ def test_stalled_output_holds_and_stops_popping():
             if ctx.get(dut.inp.ready):
                 pops.append(cycle)
             await ctx.tick()
-        # Two columns inside (output register and bank data), nothing more taken.
-        assert len(pops) == 2 and ctx.get(dut.busy)
+        # Three columns inside (output register, S2, bank data), nothing more taken.
+        assert len(pops) == 3 and ctx.get(dut.busy)
         pl = ctx.get(dut.out.payload)
         assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (0, 2, 1)
         ctx.set(dut.inp.valid, 0)
         ctx.set(dut.out.ready, 1)
-        await ctx.tick()
-        pl = ctx.get(dut.out.payload)
-        assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (2, 4, 2)
+        for k in (1, 2):
+            await ctx.tick()
+            pl = ctx.get(dut.out.payload)
+            assert ctx.get(dut.out.valid) and (pl.start, pl.end, pl.value) == (2 * k, 2 * k + 2,
+                                                                               k + 1)
         await ctx.tick()
         assert not ctx.get(dut.out.valid) and not ctx.get(dut.busy)
 
@@ -276,7 +280,7 @@ def test_host_port_in_io_mode():
         assert ctx.get(dut.inp.ready)
         await ctx.tick()
         ctx.set(dut.inp.valid, 0)
-        await ctx.tick()
+        await ctx.tick().repeat(PointerRead.LATENCY - 1)
         pl = ctx.get(dut.out.payload)
         assert ctx.get(dut.out.valid) and (pl.start, pl.end) == (200, 201)
 

@@ -51,7 +51,8 @@ def run_ranges(dut, ranges, rng=None, p_valid=1.0, max_cycles=20000):
             ctx.set(dut.inp.valid, valid)
             if valid:
                 start, end, value = ranges[sent]
-                ctx.set(dut.inp.payload, {"start": start, "end": end, "value": value})
+                ctx.set(dut.inp.payload, {"start": start, "end": end, "value": value,
+                                          "single": int(start + 1 >= end)})
             if ctx.get(dut.out.valid):
                 pl = ctx.get(dut.out.payload)
                 out.append((cycle, pl.code, pl.z, pl.value, pl.first))
@@ -164,7 +165,8 @@ def test_clear_reads_host_port_and_io_mode():
     seen = []
 
     async def feed(ctx, start, end):
-        ctx.set(dut.inp.payload, {"start": start, "end": end, "value": 1})
+        ctx.set(dut.inp.payload, {"start": start, "end": end, "value": 1,
+                                  "single": int(start + 1 >= end)})
         ctx.set(dut.inp.valid, 1)
         while not ctx.get(dut.inp.ready):
             await ctx.tick()

@@ -97,50 +97,9 @@ class ActRW(wiring.Component):
         dst_bank1 = Signal()     # bank of the arithmetic read, for the next cycle
         dst_touched = Signal()   # touched bit of the arithmetic read, for the next cycle
         scan_touched = Signal()  # same for the scan read
+        host_regs = (host_act_we, host_clear, host_waddr, host_wdata)
         for b, bank in enumerate(banks):
-            is_dst = self.dst_bank == b
-            scanned = scan.en & (scan.bank == b)
-
-            # Write port: the host loads inputs into bank 0 in I/O mode (the PE is idle);
-            # otherwise the arithmetic unit writes the destination bank.
-            we = Signal(name=f"we{b}")
-            waddr = Signal(range(cfg.act_entries), name=f"waddr{b}")
-            if b == 0:
-                with m.If(host_act_we):
-                    m.d.comb += [we.eq(1), waddr.eq(host_waddr),
-                                 bank.port.w_data.eq(host_wdata)]
-                with m.Else():
-                    m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
-                                 bank.port.w_data.eq(self.dst.wdata)]
-            else:
-                m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
-                             bank.port.w_data.eq(self.dst.wdata)]
-            m.d.comb += [bank.port.w_addr.eq(waddr), bank.port.w_en.eq(we)]
-
-            with m.If(scanned):
-                m.d.comb += [bank.port.r_addr.eq(scan.addr), bank.port.r_en.eq(1)]
-            with m.Else():
-                m.d.comb += [bank.port.r_addr.eq(self.dst.raddr),
-                             bank.port.r_en.eq(self.dst.ren & is_dst)]
-
-            # The touched bits. A read samples the next state, not the register, so that
-            # it agrees with the write-transparent SRAM about a write in the same cycle.
-            touched = Signal(cfg.act_entries, name=f"touched{b}")
-            touched_next = Signal(cfg.act_entries, name=f"touched{b}_next")
-            clear = host_clear | (self.clear_dst & is_dst)
-            # A write in the same cycle as a clear survives it: it is the newer event.
-            # (Whole-vector operations: a per-bit loop is the same logic, but a simulator
-            # then evaluates act_entries small expressions every cycle.)
-            written = Signal(cfg.act_entries, name=f"written{b}")
-            with m.If(we):
-                m.d.comb += written.bit_select(waddr, 1).eq(1)
-            m.d.comb += touched_next.eq(Mux(clear, 0, touched) | written)
-            m.d.sync += touched.eq(touched_next)
-
-            with m.If(is_dst):
-                m.d.sync += dst_touched.eq(touched_next.bit_select(self.dst.raddr, 1))
-            with m.If(scan.bank == b):
-                m.d.sync += scan_touched.eq(touched_next.bit_select(scan.addr, 1))
+            self._bank_ports(m, b, bank, scan, host_regs, dst_touched, scan_touched)
 
         m.d.sync += dst_bank1.eq(self.dst_bank)
         dst_data = Mux(dst_bank1, banks[1].port.r_data, banks[0].port.r_data)
@@ -153,6 +112,60 @@ class ActRW(wiring.Component):
                         read_en=scan.en & scan.use_bias,
                         host_reads=self.io_mode & self.host.bias.r_en)
 
+        self._output_stage(m, scan, banks, bias, scan_touched)
+        return m
+
+    def _bank_ports(self, m, b, bank, scan, host_regs, dst_touched, scan_touched):
+        """Bank `b`'s write and read ports and its touched bits."""
+        cfg = self.config
+        host_act_we, host_clear, host_waddr, host_wdata = host_regs
+        is_dst = self.dst_bank == b
+        scanned = scan.en & (scan.bank == b)
+
+        # Write port: the host loads inputs into bank 0 in I/O mode (the PE is idle);
+        # otherwise the arithmetic unit writes the destination bank.
+        we = Signal(name=f"we{b}")
+        waddr = Signal(range(cfg.act_entries), name=f"waddr{b}")
+        if b == 0:
+            with m.If(host_act_we):
+                m.d.comb += [we.eq(1), waddr.eq(host_waddr),
+                             bank.port.w_data.eq(host_wdata)]
+            with m.Else():
+                m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
+                             bank.port.w_data.eq(self.dst.wdata)]
+        else:
+            m.d.comb += [we.eq(self.dst.we & is_dst), waddr.eq(self.dst.waddr),
+                         bank.port.w_data.eq(self.dst.wdata)]
+        m.d.comb += [bank.port.w_addr.eq(waddr), bank.port.w_en.eq(we)]
+
+        with m.If(scanned):
+            m.d.comb += [bank.port.r_addr.eq(scan.addr), bank.port.r_en.eq(1)]
+        with m.Else():
+            m.d.comb += [bank.port.r_addr.eq(self.dst.raddr),
+                         bank.port.r_en.eq(self.dst.ren & is_dst)]
+
+        # The touched bits. A read samples the next state, not the register, so that
+        # it agrees with the write-transparent SRAM about a write in the same cycle.
+        touched = Signal(cfg.act_entries, name=f"touched{b}")
+        touched_next = Signal(cfg.act_entries, name=f"touched{b}_next")
+        clear = host_clear | (self.clear_dst & is_dst)
+        # A write in the same cycle as a clear survives it: it is the newer event.
+        # (Whole-vector operations: a per-bit loop is the same logic, but a simulator
+        # then evaluates act_entries small expressions every cycle.)
+        written = Signal(cfg.act_entries, name=f"written{b}")
+        with m.If(we):
+            m.d.comb += written.bit_select(waddr, 1).eq(1)
+        m.d.comb += touched_next.eq(Mux(clear, 0, touched) | written)
+        m.d.sync += touched.eq(touched_next)
+
+        with m.If(is_dst):
+            m.d.sync += dst_touched.eq(touched_next.bit_select(self.dst.raddr, 1))
+        with m.If(scan.bank == b):
+            m.d.sync += scan_touched.eq(touched_next.bit_select(scan.addr, 1))
+
+    def _output_stage(self, m, scan, banks, bias, scan_touched):
+        """The scan side: bank word + bias, rounding shift, saturation and ReLU."""
+        cfg = self.config
         # Scan pipeline; the parameters travel along with each read.
         v1, scan_bank1, use_bias1 = Signal(), Signal(), Signal()
         shift1, shift2 = (Signal(range(cfg.acc_bits), name=f"shift{i}") for i in (1, 2))
@@ -186,4 +199,3 @@ class ActRW(wiring.Component):
             self.scan_result.valid.eq(v3),
             self.scan_result.value.eq(Mux(relu3 & (y3 < 0), 0, sat)),
         ]
-        return m

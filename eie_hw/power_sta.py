@@ -1,0 +1,96 @@
+"""Power of a synthesized netlist with OpenSTA (`report_power`), from input activities.
+
+Issue 14 (in progress): the logic part of `eie power`. What Debian's OpenSTA 2.0.17 offers
+and what it does not, measured on hand-made netlists (tests/eie_hw/test_power_sta.py):
+
+* an activity is transitions per clock period, with a duty (fraction of time high);
+  switching power is 0.5 x C x V^2 x activity / period on every net, internal power the
+  liberty's `internal_power` tables per transition, leakage the `leakage_power` states
+  weighted by the duties;
+* activities set on input ports (`set_power_activity -input_ports`, or `-input` for
+  every input) propagate through the logic and through flip-flops (Q takes D's
+  activity);
+* activities on internal pins do not take: the `-pins` branch of `set_power_activity`
+  calls a missing command (`get_pins_error`), and `sta::set_power_pin_activity` on a
+  flip-flop output or a gate input changes nothing. There is no `read_vcd`/`read_saif`.
+
+So a simulation's register activities reach the logic only as input-port activities:
+the caller cuts each register's output into a port of its own (`eie power`, to come).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from .errors import EIEError
+
+POWER_GROUPS = ("Sequential", "Combinational", "Macro", "Pad", "Total")
+_COLUMNS = ("internal", "switching", "leakage", "total")
+_NUMBER = r"([-+\d.eE]+)"
+
+
+def power_tcl(module: str, netlist: str, lib_files: list[str], clock_port: str,
+              clock_ns: float, time_unit_ns: float, default: tuple[float, float],
+              ports: dict[str, tuple[float, float]]) -> str:
+    """The OpenSTA script: every input at `default` (activity, duty), the `ports` at their
+    own, the clock at `clock_ns`; the power report by group."""
+    reads = "\n".join(f"read_liberty {f}" for f in lib_files)
+    period = clock_ns / time_unit_ns
+    lines = [reads, f"read_verilog {netlist}", f"link_design {module}",
+             f"create_clock -name core_clock -period {period:.6g} [get_ports {{{clock_port}}}]",
+             "set_input_delay 0 -clock core_clock "
+             f"[lsearch -inline -all -not -exact [all_inputs] [get_ports {{{clock_port}}}]]",
+             f"set_power_activity -input -activity {default[0]:.6g} -duty {default[1]:.6g}"]
+    for port, (activity, duty) in sorted(ports.items()):
+        lines.append(f"set_power_activity -input_ports [get_ports {{{port}}}] "
+                     f"-activity {activity:.6g} -duty {duty:.6g}")
+    lines += ['puts "EIE-BEGIN-POWER"', "report_power -digits 9", 'puts "EIE-END-POWER"',
+              "exit"]
+    return "\n".join(lines) + "\n"
+
+
+def parse_power(text: str) -> dict:
+    """report_power's group lines as {group: {internal, switching, leakage, total}} in W."""
+    section = re.search(r"EIE-BEGIN-POWER\n(.*?)EIE-END-POWER", text, re.S)
+    if section is None:
+        raise EIEError("OpenSTA printed no power report")
+    groups = {}
+    for group in POWER_GROUPS:
+        m = re.search(rf"^{group}\s+" + r"\s+".join([_NUMBER] * 4), section.group(1), re.M)
+        if m is None:
+            raise EIEError(f"OpenSTA's power report has no {group} line")
+        groups[group.lower()] = dict(zip(_COLUMNS, (float(v) for v in m.groups())))
+    return groups
+
+
+def run_power(work: Path, module: str, netlist: str, lib_files: list[str], clock_port: str,
+              clock_ns: float, sta: str, *, time_unit_ns: float = 1.0,
+              default: tuple[float, float] = (0.0, 0.5),
+              ports: dict[str, tuple[float, float]] | None = None,
+              timeout: float = 1800) -> dict:
+    """Power of `netlist` (in `work`) at `clock_ns` with the given input activities;
+    the script and the log stay in `work` (`power_<module>.tcl` / `.log`)."""
+    for name, (activity, duty) in {"default": default, **(ports or {})}.items():
+        if activity < 0 or not 0 <= duty <= 1:
+            raise EIEError(f"activity of {name}: {activity} transitions per cycle with duty "
+                           f"{duty}: give an activity >= 0 and a duty in 0..1")
+    script = work / f"power_{module}.tcl"
+    script.write_text(power_tcl(module, netlist, lib_files, clock_port, clock_ns,
+                                time_unit_ns, default, ports or {}))
+    try:
+        proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", script.name], cwd=work,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise EIEError(f"OpenSTA took more than {timeout:.0f} s on the power of {module}") from None
+    except OSError as exc:
+        raise EIEError(f"cannot run OpenSTA ({sta}): {exc.strerror or exc}: install Debian's "
+                       "opensta package") from None
+    out = proc.stdout + proc.stderr
+    (work / f"power_{module}.log").write_text(out)
+    if proc.returncode != 0 or "EIE-END-POWER" not in out:
+        tail = "\n".join(out.strip().splitlines()[-10:])
+        raise EIEError(f"OpenSTA failed on the power of {module} (log "
+                       f"{work / f'power_{module}.log'}):\n{tail}")
+    return parse_power(out)

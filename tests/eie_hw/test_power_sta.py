@@ -1,0 +1,80 @@
+"""OpenSTA power from input activities (eie_hw/power_sta.py): leakage by the liberty's
+state values weighted by the duties, dynamic power proportional to the activity, and
+clear errors."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from eie_hw.errors import EIEError
+from eie_hw.power_sta import run_power
+from eie_hw.synth_liberty import prepare_liberty
+from eie_hw.tools import sta_bin
+
+TYP = Path(__file__).resolve().parents[2].parent / "shared" / "pdk" / "nangate45_typ.lib.gz"
+
+NETLIST = """\
+module t (clk, a, b, y, z);
+  input clk; input a; input b; output y; output z;
+  wire n;
+  INV_X1 u0 (.A(a), .ZN(n));
+  INV_X1 u1 (.A(n), .ZN(y));
+  INV_X1 u2 (.A(b), .ZN(z));
+endmodule
+"""
+
+needs_sta = pytest.mark.skipif(sta_bin() is None or not TYP.is_file(),
+                               reason="needs OpenSTA (`sta`) and shared/pdk")
+
+
+def inverter_leakage_nw(lib_text: str) -> dict[str, float]:
+    """INV_X1's leakage by the state of its input, from the liberty."""
+    cell = lib_text[lib_text.index("cell (INV_X1)"):]
+    cell = cell[:cell.index("pin (")]
+    states = re.findall(r'when\s*:\s*"(!?A)";\s*value\s*:\s*([\d.]+);', cell)
+    return {when: float(value) for when, value in states}
+
+
+def power(tmp_path, **ports):
+    lib, info = prepare_liberty(TYP, tmp_path)
+    (tmp_path / "t.v").write_text(NETLIST)
+    return lib, run_power(tmp_path, "t", "t.v", [lib.name], "clk", 1.0, sta_bin(),
+                          time_unit_ns=info.time_unit_ns, ports=ports)
+
+
+@needs_sta
+def test_leakage_is_the_liberty_states_weighted_by_the_duties(tmp_path):
+    lib, p = power(tmp_path, a=(0.2, 0.25))
+    leak = inverter_leakage_nw(lib.read_text())
+    # u0's input is high a quarter of the time, u1's (u0's output) three quarters, u2's
+    # half (the default duty).
+    expected_nw = ((0.75 * leak["!A"] + 0.25 * leak["A"])
+                   + (0.25 * leak["!A"] + 0.75 * leak["A"])
+                   + (0.5 * leak["!A"] + 0.5 * leak["A"]))
+    assert p["combinational"]["leakage"] == pytest.approx(expected_nw * 1e-9, rel=1e-6)
+    assert p["total"]["leakage"] == pytest.approx(expected_nw * 1e-9, rel=1e-6)
+    assert p["sequential"]["total"] == 0 and p["macro"]["total"] == 0
+
+
+@needs_sta
+def test_dynamic_power_follows_the_activity(tmp_path):
+    _, quiet = power(tmp_path)
+    assert quiet["combinational"]["internal"] == 0 and quiet["combinational"]["switching"] == 0
+    _, one = power(tmp_path, a=(0.2, 0.5))
+    _, two = power(tmp_path, a=(0.4, 0.5))
+    for kind in ("internal", "switching"):
+        assert one["combinational"][kind] > 0
+        assert two["combinational"][kind] == pytest.approx(2 * one["combinational"][kind],
+                                                           rel=1e-6)
+    # b's inverter switches only when b does.
+    _, both = power(tmp_path, a=(0.2, 0.5), b=(0.2, 0.5))
+    assert both["combinational"]["switching"] > one["combinational"]["switching"]
+
+
+def test_bad_activity_and_missing_sta_are_clear_errors(tmp_path):
+    with pytest.raises(EIEError, match="duty in 0..1"):
+        run_power(tmp_path, "t", "t.v", [], "clk", 1.0, "sta", ports={"a": (0.1, 1.5)})
+    (tmp_path / "t.v").write_text(NETLIST)
+    with pytest.raises(EIEError, match="cannot run OpenSTA .*install Debian's opensta"):
+        run_power(tmp_path, "t", "t.v", [], "clk", 1.0, str(tmp_path / "no-sta"))

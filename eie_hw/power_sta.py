@@ -15,7 +15,9 @@ and what it does not, measured on hand-made netlists (tests/eie_hw/test_power_st
   flip-flop output or a gate input changes nothing. There is no `read_vcd`/`read_saif`.
 
 So a simulation's register activities reach the logic only as input-port activities:
-the caller cuts each register's output into a port of its own (`eie power`, to come).
+`cut_registers` turns each flip-flop's output net into an input port of its own (Yosys
+`expose -cut`), named after the register (`<unit>.<signal>[bit].i`), and the caller
+sets the activity the simulation measured on it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from .checks import run_yosys
 from .errors import EIEError
 
 POWER_GROUPS = ("Sequential", "Combinational", "Macro", "Pad", "Total")
@@ -94,3 +97,29 @@ def run_power(work: Path, module: str, netlist: str, lib_files: list[str], clock
         raise EIEError(f"OpenSTA failed on the power of {module} (log "
                        f"{work / f'power_{module}.log'}):\n{tail}")
     return parse_power(out)
+
+
+CUT_SUFFIX = ".i"     # Yosys `expose -cut` names the new input <wire>.i
+
+
+def cut_registers(work: Path, netlist: str, top: str, lib_files: list[str],
+                  flip_flops: list[str], out_name: str | None = None) -> tuple[str, list[str]]:
+    """Flatten `netlist` (in `work`) and cut every output net of the `flip_flops` cells
+    into an input port; returns the new netlist's file name and the register nets, as the
+    names the ports carry without the `CUT_SUFFIX`."""
+    if not flip_flops:
+        raise EIEError("no flip-flop cells given: the liberty names none (ff groups)")
+    out_name = out_name or f"{Path(netlist).stem}_cut.v"
+    # One selection of every flip-flop type (Yosys selections stack: %u joins them).
+    cells = " ".join(f"t:{cell}" for cell in sorted(flip_flops)) + " %u" * (len(flip_flops) - 1)
+    reads = "\n".join(f"read_liberty -lib {f}" for f in lib_files)
+    outputs = "%co:+[Q,QN]"
+    script = (f"{reads}\nread_verilog {netlist}\nhierarchy -top {top}\nflatten\n"
+              # The nets on flip-flop outputs, without the flip-flops themselves.
+              f"select -set q {cells} {outputs} {cells} %d\n"
+              f"tee -q -o {out_name}.nets select -list @q\n"
+              f"expose -cut @q\nwrite_verilog -noattr {out_name}\n")
+    run_yosys(script, cwd=work, log_name=f"{Path(out_name).stem}.log")
+    listed = (work / f"{out_name}.nets").read_text().split()
+    nets = sorted(name.split("/", 1)[1] if "/" in name else name for name in listed)
+    return out_name, nets

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eie_hw.errors import EIEError
-from eie_hw.power_sta import run_power
+from eie_hw.power_sta import CUT_SUFFIX, cut_registers, run_power
 from eie_hw.synth_liberty import prepare_liberty
 from eie_hw.tools import sta_bin
 
@@ -78,3 +78,33 @@ def test_bad_activity_and_missing_sta_are_clear_errors(tmp_path):
     (tmp_path / "t.v").write_text(NETLIST)
     with pytest.raises(EIEError, match="cannot run OpenSTA .*install Debian's opensta"):
         run_power(tmp_path, "t", "t.v", [], "clk", 1.0, str(tmp_path / "no-sta"))
+
+
+REGISTERED = """\
+module r (clk, d, y);
+  input clk; input d; output y;
+  wire q;
+  DFF_X1 f (.CK(clk), .D(d), .Q(q));
+  INV_X1 u0 (.A(q), .ZN(y));
+endmodule
+"""
+
+
+@needs_sta
+def test_a_cut_register_output_carries_its_own_activity(tmp_path):
+    """Pin activities do not take in this OpenSTA: the register's output becomes a port."""
+    lib, info = prepare_liberty(TYP, tmp_path)
+    (tmp_path / "r.v").write_text(REGISTERED)
+    cut, nets = cut_registers(tmp_path, "r.v", "r", [lib.name], sorted(info.sequential))
+    assert nets == ["q"]
+    port = "q" + CUT_SUFFIX
+
+    def run(activity):
+        return run_power(tmp_path, "r", cut, [lib.name], "clk", 1.0, sta_bin(),
+                         time_unit_ns=info.time_unit_ns, ports={port: (activity, 0.5)})
+
+    quiet, busy = run(0.0), run(0.3)
+    assert quiet["combinational"]["internal"] == 0
+    assert busy["combinational"]["internal"] > 0 and busy["combinational"]["switching"] > 0
+    # The flip-flop's own power follows its D input (idle here), not the cut output.
+    assert busy["sequential"]["internal"] == pytest.approx(quiet["sequential"]["internal"])

@@ -175,6 +175,7 @@ def read_macro_views(lib: str | os.PathLike, lef: str | os.PathLike) -> Macro:
     if not clk_q:
         raise EIEError(f"{bad}: no clock-to-output timing on the read data of {name}: "
                        "fix the view")
+    clock_energy = _clock_energy_fj(library, pins)
     leak = cell.attr("cell_leakage_power")
     ports = 1 if read_addrs and read_addrs == write_addrs and len(read_addrs) == 1 else 2
 
@@ -192,7 +193,33 @@ def read_macro_views(lib: str | os.PathLike, lef: str | os.PathLike) -> Macro:
                  setup_ns=round(max(setup) * tscale, 6) if setup else 0.0,
                  lib=lib, lef=lef,
                  leakage_nw=None if leak is None else float(leak[0]) * pscale,
-                 lef_size_um=size)
+                 lef_size_um=size, clock_energy_fj=clock_energy)
+
+
+_CAP_SCALE_FF = {"ff": 1.0, "pf": 1e3}
+
+
+def _clock_energy_fj(library: _Group, pins: list[_Group]) -> float | None:
+    """Energy of one clock cycle at the clock pin (its internal power, rise + fall), in fJ:
+    what the view charges per access (fakeram45 charges it on every edge, enabled or
+    not; issue 14 counts it per access). Liberty's energy unit is the capacitance unit
+    times the voltage unit squared (fF x V^2 = fJ). None when the view has none."""
+    unit = library.attr("capacitive_load_unit") or ["1", "ff"]
+    try:
+        scale = float(unit[0]) * _CAP_SCALE_FF[unit[-1].lower()]
+    except (ValueError, KeyError):
+        return None
+    for pin in pins:
+        if (pin.attr("clock") or [""])[0] != "true":
+            continue
+        energy = 0.0
+        for power in pin.find("internal_power"):
+            for edge in power.groups:
+                if edge.kind in ("rise_power", "fall_power"):
+                    values = _numbers(edge.attr("values") or [])
+                    energy += max(values) if values else 0.0
+        return round(energy * scale, 6) if energy else None
+    return None
 
 
 @lru_cache(maxsize=None)

@@ -36,7 +36,8 @@ library JSON file:
           "lib": "fakeram45_64x32.lib.gz",  # Liberty view; relative = to the JSON's folder
           "lef": "fakeram45_64x32.lef.gz",  # LEF view; relative = to the JSON's folder
           "leakage_nw": 81627.2,        # float, nW, optional
-          "lef_size_um": [20.14, 61.6]  # [width, height] in um, optional
+          "lef_size_um": [20.14, 61.6], # [width, height] in um, optional
+          "clock_energy_fj": 1591.524   # float, fJ per clock cycle (an access), optional
         }
       ]
     }
@@ -128,6 +129,7 @@ class Macro:
     lef: Path
     leakage_nw: float | None = None
     lef_size_um: tuple[float, float] | None = None   # (width, height)
+    clock_energy_fj: float | None = None  # per clock cycle at the clock pin (an access)
 
     @property
     def capacity_bits(self) -> int:
@@ -146,6 +148,8 @@ class Macro:
             d["leakage_nw"] = self.leakage_nw
         if self.lef_size_um is not None:
             d["lef_size_um"] = list(self.lef_size_um)
+        if self.clock_energy_fj is not None:
+            d["clock_energy_fj"] = self.clock_energy_fj
         return d
 
 
@@ -229,47 +233,55 @@ def _library_from_dict(data, path: Path) -> MacroLibrary:
     base = path.parent
     macros = []
     for i, m in enumerate(data["macros"]):
-        label = f"{where}, macro #{i}"
-        if not isinstance(m, dict):
-            raise EIEError(f"{label} is not a JSON object: {fix}")
-        if isinstance(m.get("name"), str):
-            label = f"{where}, macro {m['name']!r}"
-        for key, types in _REQUIRED.items():
-            if key not in m:
-                raise EIEError(f"{label} has no {key!r}: {fix}")
-            if not _is(m[key], types):
-                raise EIEError(f"{label}: {key!r} has the wrong type ({m[key]!r}): {fix}")
-        if m["words"] <= 0 or m["bits"] <= 0:
-            raise EIEError(f"{label} has {m['words']} words x {m['bits']} bits: words and bits "
-                           f"must be > 0; {fix}")
-        if m["ports"] not in (1, 2):
-            raise EIEError(f"{label}: 'ports' is {m['ports']}, use 1 (single port) or 2 "
-                           f"(1R1W); {fix}")
-        if m["area_um2"] <= 0 or m["clk_to_q_ns"] < 0 or m["setup_ns"] < 0:
-            raise EIEError(f"{label}: area must be > 0 and timing >= 0: {fix}")
-        views = {}
-        for key in ("lib", "lef"):
-            p = Path(m[key])
-            p = p if p.is_absolute() else base / p
-            if not p.is_file():
-                raise EIEError(f"{label}: its {key} view {p} does not exist: copy the view "
-                               f"there or fix the path (relative paths are relative to {base})")
-            views[key] = p
-        leak = m.get("leakage_nw")
-        if leak is not None and not _is(leak, (int, float)):
-            raise EIEError(f"{label}: 'leakage_nw' has the wrong type ({leak!r}): {fix}")
-        size = m.get("lef_size_um")
-        if size is not None:
-            if (not isinstance(size, list) or len(size) != 2
-                    or not all(_is(v, (int, float)) for v in size)):
-                raise EIEError(f"{label}: 'lef_size_um' must be [width, height]: {fix}")
-            size = (float(size[0]), float(size[1]))
-        macros.append(Macro(m["name"], m["words"], m["bits"], m["ports"], m["write_mask"],
-                            float(m["area_um2"]), float(m["clk_to_q_ns"]),
-                            float(m["setup_ns"]), views["lib"], views["lef"],
-                            None if leak is None else float(leak), size))
+        macros.append(_macro_from_dict(m, where, i, base, fix))
     names = [m.name for m in macros]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise EIEError(f"{where} names macro(s) {', '.join(sorted(dup))} twice: {fix}")
     return MacroLibrary(data["name"], macros, **opts)
+
+
+def _macro_from_dict(m, where: str, i: int, base: Path, fix: str) -> Macro:
+    """Entry `i` of a library JSON's "macros" list, checked."""
+    label = f"{where}, macro #{i}"
+    if not isinstance(m, dict):
+        raise EIEError(f"{label} is not a JSON object: {fix}")
+    if isinstance(m.get("name"), str):
+        label = f"{where}, macro {m['name']!r}"
+    for key, types in _REQUIRED.items():
+        if key not in m:
+            raise EIEError(f"{label} has no {key!r}: {fix}")
+        if not _is(m[key], types):
+            raise EIEError(f"{label}: {key!r} has the wrong type ({m[key]!r}): {fix}")
+    if m["words"] <= 0 or m["bits"] <= 0:
+        raise EIEError(f"{label} has {m['words']} words x {m['bits']} bits: words and bits "
+                       f"must be > 0; {fix}")
+    if m["ports"] not in (1, 2):
+        raise EIEError(f"{label}: 'ports' is {m['ports']}, use 1 (single port) or 2 "
+                       f"(1R1W); {fix}")
+    if m["area_um2"] <= 0 or m["clk_to_q_ns"] < 0 or m["setup_ns"] < 0:
+        raise EIEError(f"{label}: area must be > 0 and timing >= 0: {fix}")
+    views = {}
+    for key in ("lib", "lef"):
+        p = Path(m[key])
+        p = p if p.is_absolute() else base / p
+        if not p.is_file():
+            raise EIEError(f"{label}: its {key} view {p} does not exist: copy the view "
+                           f"there or fix the path (relative paths are relative to {base})")
+        views[key] = p
+    leak = m.get("leakage_nw")
+    if leak is not None and not _is(leak, (int, float)):
+        raise EIEError(f"{label}: 'leakage_nw' has the wrong type ({leak!r}): {fix}")
+    size = m.get("lef_size_um")
+    if size is not None:
+        if (not isinstance(size, list) or len(size) != 2
+                or not all(_is(v, (int, float)) for v in size)):
+            raise EIEError(f"{label}: 'lef_size_um' must be [width, height]: {fix}")
+        size = (float(size[0]), float(size[1]))
+    energy = m.get("clock_energy_fj")
+    if energy is not None and (not _is(energy, (int, float)) or energy < 0):
+        raise EIEError(f"{label}: 'clock_energy_fj' must be a number >= 0, not {energy!r}: {fix}")
+    return Macro(m["name"], m["words"], m["bits"], m["ports"], m["write_mask"],
+                 float(m["area_um2"]), float(m["clk_to_q_ns"]), float(m["setup_ns"]),
+                 views["lib"], views["lef"], None if leak is None else float(leak), size,
+                 None if energy is None else float(energy))

@@ -63,6 +63,9 @@ def test_fakeram45_read_from_views(fakeram45):
     assert m.clk_to_q_ns == pytest.approx(0.207)
     assert m.setup_ns == pytest.approx(0.050)
     assert m.leakage_nw == pytest.approx(81627.2)
+    # The clock pin's internal power, rise + fall: 795.762 fJ each (fF x V^2, the view's
+    # capacitance unit is 1 fF).
+    assert m.clock_energy_fj == pytest.approx(2 * 795.762)
     assert m.lef_size_um == pytest.approx((20.14, 61.6))
     assert m.lib.is_file() and m.lef.is_file()
     big = fakeram45.macro("fakeram45_2048x39")
@@ -269,6 +272,8 @@ def edit(path, change):
     (lambda d: d.update(flop_threshold_bits=-1), "flop_threshold_bits"),
     (lambda d: d["macros"].append(dict(d["macros"][0])), "twice"),
     (lambda d: d["macros"][0].update(lef_size_um=[1]), "lef_size_um"),
+    (lambda d: d["macros"][0].update(clock_energy_fj=-1), "'clock_energy_fj' must be"),
+    (lambda d: d["macros"][0].update(clock_energy_fj="7"), "'clock_energy_fj' must be"),
 ])
 def test_malformed_library(tmp_path, fakeram45, change, message):
     path = edit(one_macro_library(tmp_path, fakeram45), change)

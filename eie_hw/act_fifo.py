@@ -47,7 +47,7 @@ class ActivationFIFO(wiring.Component):
             self.r.valid.eq(fifo.r_rdy),
             fifo.r_en.eq(self.r.ready),
             self.level.eq(fifo.level),
-            self.room.one.eq(fifo.level < depth),
+            self.room.one.eq(fifo.w_rdy),              # not full: level != depth
             self.room.two.eq(fifo.level + 1 < depth),
         ]
         return m

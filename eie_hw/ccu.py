@@ -231,6 +231,7 @@ class CCU(wiring.Component):
         m.d.sync += [s.src_bias_base.eq(desc.bias_base), s.src_use_bias.eq(1),
                      s.src_shift.eq(desc.weight_frac), s.src_relu.eq(desc.relu),
                      self.layers_done.eq(self.layers_done + 1),
+                     # Host activation reads now see this layer's outputs.
                      self.out_bank.eq(~s.layer_idx[0]),
                      self.out_bias_base.eq(desc.bias_base),
                      self.out_use_bias.eq(1),

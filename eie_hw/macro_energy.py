@@ -49,7 +49,7 @@ def memories_power(mappings: list[Mapping], library: MacroLibrary, accesses: dic
     run (nJ). Roles without a count did no access."""
     if cycles <= 0 or clock_ns <= 0:
         raise EIEError(f"{cycles} cycles of {clock_ns} ns: the run needs a length")
-    seconds_ns = cycles * clock_ns
+    run_ns = cycles * clock_ns
     figures = {}
     for mapping in mappings:
         energy = memory_energy(mapping, library)
@@ -61,8 +61,8 @@ def memories_power(mappings: list[Mapping], library: MacroLibrary, accesses: dic
         dynamic_pj = count * energy.access_pj
         figures[mapping.role] = {
             "accesses": count, "access_pj": round(energy.access_pj, 6),
-            "dynamic_mw": dynamic_pj / seconds_ns,          # pJ / ns = mW
+            "dynamic_mw": dynamic_pj / run_ns,          # pJ / ns = mW
             "leakage_mw": energy.leakage_mw,
-            "energy_nj": (dynamic_pj + energy.leakage_mw * seconds_ns) / 1000,
+            "energy_nj": (dynamic_pj + energy.leakage_mw * run_ns) / 1000,
         }
     return figures

@@ -33,8 +33,9 @@ class PEHostPort(wiring.Component):
     carries it. Writes reach the addressed PE's memory (codebook writes reach every PE:
     each keeps its own copy); reads are answered on `rdata`, a register, from the fourth
     cycle after the bus carried the read on (the SRAM word, or the counter for
-    Control.PE_* reads, live), until the next read. A write the bus carries with `io_mode` high lands even if
-    a start command follows at once: the CCU leaves I/O mode a cycle after the start.
+    Control.PE_* reads, live), until the next read. A write the bus carries with
+    `io_mode` high lands even if a start command follows at once: the CCU leaves I/O mode
+    a cycle after the start.
     """
 
     def __init__(self, config: EIEConfig):

@@ -23,11 +23,11 @@ sets the activity the simulation measured on it.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 from .checks import run_yosys
 from .errors import EIEError
+from .synth_sta import run_sta_script
 
 POWER_GROUPS = ("Sequential", "Combinational", "Macro", "Pad", "Total")
 _COLUMNS = ("internal", "switching", "leakage", "total")
@@ -82,20 +82,8 @@ def run_power(work: Path, module: str, netlist: str, lib_files: list[str], clock
     script = work / f"power_{module}.tcl"
     script.write_text(power_tcl(module, netlist, lib_files, clock_port, clock_ns,
                                 time_unit_ns, default, ports or {}))
-    try:
-        proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", script.name], cwd=work,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise EIEError(f"OpenSTA took more than {timeout:.0f} s on the power of {module}") from None
-    except OSError as exc:
-        raise EIEError(f"cannot run OpenSTA ({sta}): {exc.strerror or exc}: install Debian's "
-                       "opensta package") from None
-    out = proc.stdout + proc.stderr
-    (work / f"power_{module}.log").write_text(out)
-    if proc.returncode != 0 or "EIE-END-POWER" not in out:
-        tail = "\n".join(out.strip().splitlines()[-10:])
-        raise EIEError(f"OpenSTA failed on the power of {module} (log "
-                       f"{work / f'power_{module}.log'}):\n{tail}")
+    out = run_sta_script(sta, work, script, f"the power of {module}", "EIE-END-POWER",
+                         timeout)
     return parse_power(out)
 
 

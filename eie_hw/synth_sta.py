@@ -72,15 +72,17 @@ proc eie_repair_fanout {limit smallest buffers memory_cells} {
 
 
 def repair_call(buffers, memory_cells) -> str:
-    """The Tcl that repairs the fan-out (`FANOUT_REPAIR_TCL`) with the liberty's drive
-    buffers (`LibertyInfo.buffers`); '' when it has none."""
+    """The Tcl that reports the worst slack as it is, then repairs the fan-out
+    (`FANOUT_REPAIR_TCL`) with the liberty's drive buffers (`LibertyInfo.buffers`); ''
+    when it has none."""
     if not buffers:
         return ""
     flat = " ".join(f"{cap:.6g} {name} {pin_in} {pin_out}"
                     for cap, name, pin_in, pin_out in buffers)
     smallest = buffers[0][0]
     limit = REPAIR_LOAD_IN_MIN_BUFFERS * smallest
-    return (FANOUT_REPAIR_TCL
+    return ('puts -nonewline "EIE-UNREPAIRED-"\nreport_worst_slack -digits 4\n'
+            + FANOUT_REPAIR_TCL
             + f"eie_repair_fanout {limit:.6g} {smallest:.6g} [list {flat}] "
               f"[list {' '.join(sorted(memory_cells))}]\n")
 
@@ -94,8 +96,6 @@ def _sta_script(part: str, module: str, lib_files: list[str], sdc_file: str,
 read_verilog {part}_netlist.v
 link_design {module}
 read_sdc {sdc_file}
-puts -nonewline "EIE-UNREPAIRED-"
-report_worst_slack -digits 4
 {repair}puts -nonewline "EIE-"
 report_worst_slack -digits 4
 puts -nonewline "EIE-"
@@ -222,18 +222,25 @@ def _section(text: str, name: str) -> str:
     return m.group(1) if m else ""
 
 
-def _run(sta: str, work: Path, part: str, script: Path, timeout: float) -> str:
+def run_sta_script(sta: str, work: Path, script: Path, what: str, done: str,
+                   timeout: float) -> str:
+    """Run the OpenSTA `script` in `work`; its output is also written next to it (.log).
+    `done`: a regular expression the output must hold when the script ran through;
+    `what` names the job in errors."""
     try:
         proc = subprocess.run([sta, "-no_init", "-no_splash", "-exit", script.name], cwd=work,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise EIEError(f"OpenSTA took more than {timeout:.0f} s on {part}") from None
+        raise EIEError(f"OpenSTA took more than {timeout:.0f} s on {what}") from None
+    except OSError as exc:
+        raise EIEError(f"cannot run OpenSTA ({sta}): {exc.strerror or exc}: install Debian's "
+                       "opensta package") from None
     out = proc.stdout + proc.stderr
-    (work / f"sta_{part}.log").write_text(out)
-    if proc.returncode != 0 or not re.search(r"EIE-worst slack\s+[-\d.eE+]+", out):
+    log = script.with_suffix(".log")
+    log.write_text(out)
+    if proc.returncode != 0 or not re.search(done, out):
         tail = "\n".join(out.strip().splitlines()[-15:])
-        raise EIEError(f"OpenSTA failed on the {part} netlist (log {work / f'sta_{part}.log'}):"
-                       f"\n{tail}")
+        raise EIEError(f"OpenSTA failed on {what} (log {log}):\n{tail}")
     return out
 
 
@@ -259,7 +266,8 @@ def run_sta(work: Path, part: str, module: str, lib_files: list[str], clock_ns: 
     # Relative: the scripts run in `work`, and stay valid after the folder is moved.
     script.write_text(_sta_script(part, module, lib_files, sdc.name, memory_cells, extra,
                                   repair_call(buffers, memory_cells)))
-    out = _run(sta, work, part, script, timeout)
+    out = run_sta_script(sta, work, script, f"the {part} netlist",
+                         r"EIE-worst slack\s+[-\d.eE+]+", timeout)
     result = _timing_result(out, clock_ns, time_unit_ns, _instance_nets(netlist, module))
     result["fanout_repair"] = _repair_result(out, clock_ns, time_unit_ns) if buffers else None
     result = {"module": module, "clock_port": port, **result, "log": f"synth/sta_{part}.log"}

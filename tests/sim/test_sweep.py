@@ -416,15 +416,3 @@ def test_broadcast_width_sweep(out):
     assert (out / "plots" / "cycles_vs_bcast_width.png").stat().st_size > 0
     with pytest.raises(EIEError, match="bcast_width=3 is not a power of two"):
         small(out / "bad", sweep=("bcast_width=3",))
-
-
-def test_a_cached_point_is_reused_only_by_the_same_code(monkeypatch):
-    """The cache key holds a hash of the source (a changed pipeline once got its old cycle
-    counts back from the cache: the version number had not changed)."""
-    from sim.sweep import cache
-    doc = {"layer": "Alex-8", "n_pes": 64}
-    key = cache.content_key(doc)
-    assert key == cache.content_key(dict(doc))
-    assert len(cache.code_fingerprint()) == 16
-    monkeypatch.setattr(cache, "code_fingerprint", lambda: "0" * 16)
-    assert cache.content_key(doc) != key

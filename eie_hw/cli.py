@@ -92,9 +92,9 @@ def _add_simulate(sub) -> None:
     p.add_argument("--load", choices=("backdoor", "host"), default="backdoor",
                    help="hardware backends: preload memories (backdoor, fast) or write "
                         "them through the host port (realistic)")
-    p.add_argument("--waves", metavar="FILE.vcd|FILE.fst",
-                   help="hardware backends: write a waveform (verilator: .vcd or .fst; "
-                        "amaranth: .vcd)")
+    p.add_argument("--waves", metavar="FILE.vcd|FILE.fst|FILE.saif",
+                   help="hardware backends: write a waveform (verilator: .vcd or .fst, or "
+                        "switching activity per signal bit as .saif; amaranth: .vcd)")
     p.add_argument("--macros", metavar="LIB",
                    help="verilator backend: simulate the design whose memories are built from "
                         "SRAM macros (fakeram45 or a library JSON file), as `eie generate "
@@ -143,6 +143,7 @@ def _cmd_simulate(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from compress.cli_train import add_dsd_parser, add_train_parser
+    from sim.cli_power import add_power_parser
     from sim.cli_sweep import add_sweep_parser
 
     from .cli_demo import add_demo_parser
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate_parser(sub)
     add_synth_parser(sub)
     add_sweep_parser(sub)
+    add_power_parser(sub)
     add_train_parser(sub)
     add_dsd_parser(sub)
     add_demo_parser(sub)

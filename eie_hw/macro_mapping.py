@@ -56,6 +56,16 @@ class Mapping:
 
 
 
+def mapping_from_dict(d: dict) -> Mapping:
+    """A Mapping back from its `to_dict` (as `eie synth`'s report.json holds it)."""
+    keys = ("kind", "depth", "width", "needs", "macro", "cols", "rows", "fold", "count",
+            "area_um2", "macro_bits", "clk_to_q_ns", "reason", "role")
+    try:
+        return Mapping(**{k: d[k] for k in keys if k in d}, name=d.get("path", ""))
+    except TypeError as exc:
+        raise EIEError(f"a memory mapping without its shape ({exc}): run `eie synth` "
+                       f"again") from None
+
 # ----------------------------------------------------------------------------- mapping
 
 def _candidates(depth: int, width: int, macro: Macro) -> list[tuple[int, int, int]]:

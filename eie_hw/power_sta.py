@@ -23,6 +23,7 @@ sets the activity the simulation measured on it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .checks import run_yosys
@@ -36,7 +37,7 @@ _NUMBER = r"([-+\d.eE]+)"
 
 def power_tcl(module: str, netlist: str, lib_files: list[str], clock_port: str,
               clock_ns: float, time_unit_ns: float, default: tuple[float, float],
-              ports: dict[str, tuple[float, float]]) -> str:
+              ports: dict[str, tuple[float, float]], instances: bool = False) -> str:
     """The OpenSTA script: every input at `default` (activity, duty), the `ports` at their
     own, the clock at `clock_ns`; the power report by group."""
     reads = "\n".join(f"read_liberty {f}" for f in lib_files)
@@ -49,6 +50,9 @@ def power_tcl(module: str, netlist: str, lib_files: list[str], clock_port: str,
     for port, (activity, duty) in sorted(ports.items()):
         lines.append(f"set_power_activity -input_ports [get_ports {{{port}}}] "
                      f"-activity {activity:.6g} -duty {duty:.6g}")
+    if instances:
+        lines += ['puts "EIE-BEGIN-INSTANCES"', "report_power -instances [get_cells *] -digits 9",
+                  'puts "EIE-END-INSTANCES"']
     lines += ['puts "EIE-BEGIN-POWER"', "report_power -digits 9", 'puts "EIE-END-POWER"',
               "exit"]
     return "\n".join(lines) + "\n"
@@ -68,46 +72,123 @@ def parse_power(text: str) -> dict:
     return groups
 
 
+def parse_instance_power(text: str) -> dict[str, tuple[float, float, float]]:
+    """`report_power -instances` as {instance: (internal, switching, leakage)} in W."""
+    section = re.search(r"EIE-BEGIN-INSTANCES\n(.*?)EIE-END-INSTANCES", text, re.S)
+    if section is None:
+        raise EIEError("OpenSTA printed no per-instance power report")
+    row = re.compile(r"^\s*" + r"\s+".join([_NUMBER] * 4) + r"\s+(\S+)\s*$", re.M)
+    return {m.group(5): (float(m.group(1)), float(m.group(2)), float(m.group(3)))
+            for m in row.finditer(section.group(1))}
+
+
 def run_power(work: Path, module: str, netlist: str, lib_files: list[str], clock_port: str,
               clock_ns: float, sta: str, *, time_unit_ns: float = 1.0,
               default: tuple[float, float] = (0.0, 0.5),
               ports: dict[str, tuple[float, float]] | None = None,
-              timeout: float = 1800) -> dict:
-    """Power of `netlist` (in `work`) at `clock_ns` with the given input activities;
-    the script and the log stay in `work` (`power_<module>.tcl` / `.log`)."""
+              instances: bool = False, timeout: float = 1800) -> dict:
+    """Power of `netlist` (in `work`) at `clock_ns` with the given input activities, by
+    group (and with `instances`, per cell under "instances"); the script and the log stay
+    in `work` (`power_<module>.tcl` / `.log`)."""
     for name, (activity, duty) in {"default": default, **(ports or {})}.items():
         if activity < 0 or not 0 <= duty <= 1:
             raise EIEError(f"activity of {name}: {activity} transitions per cycle with duty "
                            f"{duty}: give an activity >= 0 and a duty in 0..1")
     script = work / f"power_{module}.tcl"
     script.write_text(power_tcl(module, netlist, lib_files, clock_port, clock_ns,
-                                time_unit_ns, default, ports or {}))
+                                time_unit_ns, default, ports or {}, instances))
     out = run_sta_script(sta, work, script, f"the power of {module}", "EIE-END-POWER",
                          timeout)
-    return parse_power(out)
+    groups = parse_power(out)
+    if instances:
+        groups["instances"] = parse_instance_power(out)
+    return groups
 
 
 CUT_SUFFIX = ".i"     # Yosys `expose -cut` names the new input <wire>.i
+CUT_PREFIX = "eie_cut_"   # the cut ports, renamed to plain identifiers for OpenSTA
+MACRO_READ_PIN = "rd_out"  # fakeram45's read data (eie_hw/macro_verilog.py)
+
+
+@dataclass(frozen=True)
+class CutBit:
+    """One bit of a cut input port: the OpenSTA port name, the net it replaced (the
+    register's name, `unit.signal[bit]`), and whether it is a flip-flop's QN (it switches
+    with `register` and is high when that is low)."""
+    port: str
+    register: str
+    inverted: bool = False
 
 
 def cut_registers(work: Path, netlist: str, top: str, lib_files: list[str],
-                  flip_flops: list[str], out_name: str | None = None) -> tuple[str, list[str]]:
-    """Flatten `netlist` (in `work`) and cut every output net of the `flip_flops` cells
-    into an input port; returns the new netlist's file name and the register nets, as the
-    names the ports carry without the `CUT_SUFFIX`."""
+                  flip_flops: list[str], macros: list[str] = (),
+                  out_name: str | None = None) -> tuple[str, list[CutBit]]:
+    """Flatten `netlist` (in `work`) and cut every output net of the `flip_flops` cells,
+    and the read data of the `macros` (which are then removed: their energy is counted
+    per access, eie_hw/macro_energy.py), into input ports; returns the new netlist's file
+    name and its cut port bits."""
     if not flip_flops:
         raise EIEError("no flip-flop cells given: the liberty names none (ff groups)")
     out_name = out_name or f"{Path(netlist).stem}_cut.v"
-    # One selection of every flip-flop type (Yosys selections stack: %u joins them).
-    cells = " ".join(f"t:{cell}" for cell in sorted(flip_flops)) + " %u" * (len(flip_flops) - 1)
+    raw = f"{Path(out_name).stem}_raw.v"
+    # One selection of every cell type (Yosys selections stack: %u joins them).
+    ffs = " ".join(f"t:{cell}" for cell in sorted(flip_flops)) + " %u" * (len(flip_flops) - 1)
+    rams = " ".join(f"t:{cell}" for cell in sorted(macros)) + " %u" * (len(macros) - 1)
     reads = "\n".join(f"read_liberty -lib {f}" for f in lib_files)
-    outputs = "%co:+[Q,QN]"
-    script = (f"{reads}\nread_verilog {netlist}\nhierarchy -top {top}\nflatten\n"
+    script = [reads, f"read_verilog {netlist}", f"hierarchy -top {top}", "flatten",
               # The nets on flip-flop outputs, without the flip-flops themselves.
-              f"select -set q {cells} {outputs} {cells} %d\n"
-              f"tee -q -o {out_name}.nets select -list @q\n"
-              f"expose -cut @q\nwrite_verilog -noattr {out_name}\n")
-    run_yosys(script, cwd=work, log_name=f"{Path(out_name).stem}.log")
-    listed = (work / f"{out_name}.nets").read_text().split()
-    nets = sorted(name.split("/", 1)[1] if "/" in name else name for name in listed)
-    return out_name, nets
+              f"select -set q {ffs} %co:+[Q,QN] {ffs} %d"]
+    if macros:
+        script += [f"select -set m {rams} %co:+[{MACRO_READ_PIN}] {rams} %d",
+                   "select -set q @q @m %u"]
+    # The cells and nets, to pair each QN net with its Q (`_cut_bits`), and the cells'
+    # types (`cut_cells`).
+    cells = f"{ffs} %u" + (f" {rams} %u" if macros else "")
+    script += [f"select @q {cells}", f"write_json -selected {out_name}.json", "select -clear",
+               "expose -cut @q"]
+    if macros:
+        script.append(f"delete {rams}")
+    # Drop the alias wires, whose multi-bit assigns OpenSTA cannot read.
+    script += ["opt_clean -purge", f"write_verilog -noattr {raw}"]
+    run_yosys("\n".join(script) + "\n", cwd=work, log_name=f"{Path(out_name).stem}.log")
+    bits, renames = _cut_bits(work / f"{out_name}.json")
+    text = (work / raw).read_text()
+    # Escaped port names (`\\arith.weight2[13].i `) hold brackets OpenSTA reads as bus
+    # indices: each port becomes eie_cut_<n>.
+    text = re.sub(r"\\(\S+) ", lambda m: renames.get(m.group(1), m.group(0)) + " ", text)
+    (work / out_name).write_text(text)
+    (work / raw).unlink()
+    return out_name, bits
+
+
+def _cut_bits(json_path: Path) -> tuple[list[CutBit], dict[str, str]]:
+    """The cut port bits, and {escaped Verilog name of a cut port: its new name}."""
+    import json
+    module = next(iter(json.loads(json_path.read_text())["modules"].values()))
+    names, renames, bits = {}, {}, []
+    for k, (key, net) in enumerate(sorted(module["netnames"].items())):
+        # A public name that starts with `$` keeps a backslash in Yosys' JSON.
+        name, port = key.removeprefix("\\"), f"{CUT_PREFIX}{k}"
+        renames[name + CUT_SUFFIX] = port
+        for i, bit in enumerate(net["bits"]):
+            wide = len(net["bits"]) > 1
+            names[bit] = (f"{port}[{i}]" if wide else port,
+                          f"{name}[{i}]" if wide else name)
+    q_of = {}
+    for cell in module["cells"].values():
+        conn = cell["connections"]
+        for q, qn in zip(conn.get("Q", []), conn.get("QN", [])):
+            if q in names:
+                q_of[qn] = names[q][1]
+    for bit, (port, register) in names.items():
+        inverted = bit in q_of
+        bits.append(CutBit(port, q_of.get(bit, register), inverted))
+    return sorted(bits, key=lambda b: b.port), renames
+
+
+def cut_cells(work: Path, cut_name: str) -> dict[str, str]:
+    """{instance: cell type} of the flip-flops and macros `cut_registers` cut around (the
+    names OpenSTA reports, e.g. `spmat.sram.genblk1.g_16384x64.u_tile.u_r0_c0`)."""
+    import json
+    module = next(iter(json.loads((work / f"{cut_name}.json").read_text())["modules"].values()))
+    return {name.removeprefix("\\"): cell["type"] for name, cell in module["cells"].items()}

@@ -3,8 +3,10 @@
 Per signal bit: the transitions and the time spent high, in a window of the run; per
 clock cycle (rising edges of the clock in the window) that is the activity and duty
 OpenSTA takes (eie_hw/power_sta.py: transitions per clock period, fraction of time high).
-Issue 14 (in progress): `eie power` will map these names onto the synthesized netlist's
-registers.
+`Activity` is also what sim/saif.py gives for a Verilator SAIF, which `eie power` uses: a
+64-PE VCD would be gigabytes, and pyvcd's reader refuses the `$rootio` scope name in
+Verilator's VCDs. This reader serves VCDs of the Amaranth simulator (and any other that
+pyvcd reads).
 """
 
 from __future__ import annotations

@@ -131,6 +131,23 @@ async def run_samples(host, images: MemoryImages, x_int: np.ndarray, load_via_ho
     return run
 
 
+STOPS = ("compute_start", "compute_end")
+
+
+async def run_until(host, images: MemoryImages, sample: np.ndarray, stop: str,
+                    cycle_limit: int) -> None:
+    """Load one sample and start the first layer; at `stop` "compute_end" also wait for
+    it to finish. Two runs stopped at the two ends trace exactly the compute phase
+    between them (sim/saif.py `window`), for power."""
+    if stop not in STOPS:
+        raise ValueError(f"stop {stop!r}: one of {STOPS}")
+    for cmd in input_commands(sample, images.config.n_pes, images.config.act_bits):
+        await host.write(cmd)
+    await host.write(Write(Target.CONTROL, Control.STATUS, CMD_START | CMD_STEP))
+    if stop == "compute_end":
+        await host.wait_idle(cycle_limit)
+
+
 async def _read_counters(host, run: HardwareRun, cfg: EIEConfig, n_layers: int):
     control = [Control.TOTAL_CYCLES, Control.STALL_CYCLES] + [
         Control.LAYER_CYCLES + i for i in range(n_layers)]

@@ -44,7 +44,7 @@ from compress.manifest import read_images
 from eie_hw.config import EIEConfig
 from eie_hw.memory_map import host_command_layout
 
-from .amaranth_backend import HardwareRun, run_samples
+from .amaranth_backend import HardwareRun, run_samples, run_until
 from .host import Write
 
 JOB_ENV = "EIE_COCOTB_JOB"
@@ -193,6 +193,13 @@ async def run_job(dut):
 
     tb = TB(dut, config, int(job.get("clock_ps", 1250)))
     await tb.reset()
+    if job.get("stop"):
+        await run_until(tb.host, images, np.atleast_2d(x_int)[0], job["stop"],
+                        int(job["cycle_limit"]))
+        meta = {"host_cycles": round(get_sim_time("ps") / tb.clock_ps), "run_seconds": 0.0}
+        Path(job["result"]).write_text(json.dumps({"run": run_to_json(HardwareRun()),
+                                                   "meta": meta}))
+        return
     start, start_ps = time.perf_counter(), get_sim_time("ps")
     run = await run_samples(tb.host, images, np.atleast_2d(x_int),
                             bool(job["load_via_host"]), int(job["cycle_limit"]))

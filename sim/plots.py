@@ -10,6 +10,7 @@
 | any | `cycles_vs_<field>` | cycles (solid) and the perfect-balance bound (dotted) | |
 | any, with synthesis | `synth_area_vs_<field>`, `synth_slack_vs_<field>`, `synth_period_vs_<field>` | PE logic area, PE worst slack, design min period | |
 | any, with a clock | `time_vs_<field>` | microseconds per layer (with synthesis: at each point's min period) | |
+| any | `energy_vs_<field>` | energy per layer, nJ (the energy model at the sweep's clock, else 1.25 ns) | Fig. 9 (sram_width) |
 
 One line per layer (and row assignment, backend and value of the other swept fields).
 """
@@ -156,6 +157,11 @@ def _field_plots(rows: list[dict], f: str, sweep: dict, out: Path) -> list[Path]
     elif _has(rows, "us"):
         figures.append((f"Time per layer vs {f} (at {rows[0]['period_ns']:g} ns)",
                         "microseconds", "us", f"time_vs_{f}"))
+    # Energy per layer (the energy model; Fig. 9 against sram_width).
+    if _has(rows, "energy_nj"):
+        figures.append((f"Energy per layer vs {f} (energy model, at "
+                        f"{rows[0]['energy_clock_ns']:g} ns)", "energy (nJ)", "energy_nj",
+                        f"energy_vs_{f}"))
     written: list[Path] = []
     for title, y_label, key, name in figures:
         s = _series(rows, f, sweep, key)

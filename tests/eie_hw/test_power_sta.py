@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eie_hw.errors import EIEError
-from eie_hw.power_sta import CUT_SUFFIX, cut_registers, run_power
+from eie_hw.power_sta import cut_cells, cut_registers, run_power
 from eie_hw.synth_liberty import prepare_liberty
 from eie_hw.tools import sta_bin
 
@@ -95,9 +95,9 @@ def test_a_cut_register_output_carries_its_own_activity(tmp_path):
     """Pin activities do not take in this OpenSTA: the register's output becomes a port."""
     lib, info = prepare_liberty(TYP, tmp_path)
     (tmp_path / "r.v").write_text(REGISTERED)
-    cut, nets = cut_registers(tmp_path, "r.v", "r", [lib.name], sorted(info.sequential))
-    assert nets == ["q"]
-    port = "q" + CUT_SUFFIX
+    cut, bits = cut_registers(tmp_path, "r.v", "r", [lib.name], sorted(info.sequential))
+    assert [(b.register, b.inverted) for b in bits] == [("q", False)]
+    port = bits[0].port
 
     def run(activity):
         return run_power(tmp_path, "r", cut, [lib.name], "clk", 1.0, sta_bin(),
@@ -108,3 +108,49 @@ def test_a_cut_register_output_carries_its_own_activity(tmp_path):
     assert busy["combinational"]["internal"] > 0 and busy["combinational"]["switching"] > 0
     # The flip-flop's own power follows its D input (idle here), not the cut output.
     assert busy["sequential"]["internal"] == pytest.approx(quiet["sequential"]["internal"])
+
+
+# A register whose inverted output is used too, a bus register, and a macro whose read
+# data feeds logic: every output net is cut, the QN net names its Q, the macro is gone.
+MIXED = """module m (clk, d, e, y, z, w);
+  input clk; input d; input [1:0] e; output y; output z; output [1:0] w;
+  wire q, qn; wire [1:0] r; wire rd;
+  DFF_X1 f0 (.CK(clk), .D(d), .Q(q), .QN(qn));
+  DFF_X1 f1 (.CK(clk), .D(e[0]), .Q(r[0]));
+  DFF_X1 f2 (.CK(clk), .D(e[1]), .Q(r[1]));
+  RAM1 u_ram (.clk(clk), .ce_in(d), .rd_out(rd));
+  NAND2_X1 g0 (.A1(q), .A2(qn), .ZN(y));
+  INV_X1 g1 (.A(rd), .ZN(z));
+  INV_X1 g2 (.A(r[0]), .ZN(w[0]));
+  INV_X1 g3 (.A(r[1]), .ZN(w[1]));
+endmodule
+"""
+RAM_LIB = """library (ram) {
+  cell (RAM1) {
+    area : 10;
+    pin (clk) { direction : input; clock : true; capacitance : 0.001; }
+    pin (ce_in) { direction : input; capacitance : 0.001; }
+    pin (rd_out) { direction : output; function : "ce_in"; }
+  }
+}
+"""
+
+
+@needs_sta
+def test_cut_pairs_inverted_outputs_splits_buses_and_removes_macros(tmp_path):
+    lib, info = prepare_liberty(TYP, tmp_path)
+    (tmp_path / "m.v").write_text(MIXED)
+    (tmp_path / "ram.lib").write_text(RAM_LIB)
+    cut, bits = cut_registers(tmp_path, "m.v", "m", [lib.name, "ram.lib"],
+                              sorted(info.sequential), macros=["RAM1"])
+    assert sorted((b.register, b.inverted) for b in bits) == [
+        ("q", False), ("q", True), ("r[0]", False), ("r[1]", False), ("rd", False)]
+    text = (tmp_path / cut).read_text()
+    assert "RAM1" not in text and "\\" not in text     # plain port names for OpenSTA
+    assert cut_cells(tmp_path, cut)["u_ram"] == "RAM1"
+    ports = {b.port: (0.5 if b.register == "rd" else 0.0, 0.5) for b in bits}
+    p = run_power(tmp_path, "m", cut, [lib.name], "clk", 1.0, sta_bin(),
+                  time_unit_ns=info.time_unit_ns, ports=ports, instances=True)
+    # Only the inverter on the macro's read data switches.
+    assert p["instances"]["g1"][0] > 0
+    assert all(p["instances"][g][0] == 0 for g in ("g0", "g2", "g3"))

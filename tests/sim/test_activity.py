@@ -56,3 +56,28 @@ def test_missing_and_broken_files_are_clear_errors(tmp_path):
     bad.write_text("$var wire 1 ! clk $end\n$enddefinitions $end\n#0\n2!\n")
     with pytest.raises(EIEError, match="not a readable VCD"):
         read_activity(bad)
+
+
+def test_an_amaranth_simulation_vcd_reads(tmp_path):
+    """The Amaranth simulator's own VCD: a 2-bit counter toggles bit 0 every cycle."""
+    from amaranth import Module, Signal
+    from amaranth.sim import Simulator
+    m = Module()
+    count = Signal(2)
+    m.d.sync += count.eq(count + 1)
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    path = tmp_path / "c.vcd"
+
+    async def bench(ctx):
+        await ctx.tick().repeat(8)
+
+    sim.add_testbench(bench)
+    with sim.write_vcd(str(path)):
+        sim.run()
+    act = read_activity(path, "clk")
+    assert act.cycles >= 8
+    per_cycle = act.per_cycle()
+    bit0 = next(v for k, v in per_cycle.items() if k.endswith("count[0]"))
+    bit1 = next(v for k, v in per_cycle.items() if k.endswith("count[1]"))
+    assert bit0[0] == pytest.approx(1.0, abs=0.15) and bit1[0] == pytest.approx(0.5, abs=0.15)

@@ -127,6 +127,7 @@ def test_sweep_writes_csv_json_and_plots(out):
     assert ".eie-tmp" not in (out / "sweep.json").read_text() + (out / "sweep.csv").read_text()
     names = sorted(p.name for p in result.plots)
     assert names == ["cycles_vs_fifo_depth.png", "cycles_vs_fifo_depth.svg",
+                     "energy_vs_fifo_depth.png", "energy_vs_fifo_depth.svg",
                      "load_balance_vs_fifo_depth.png", "load_balance_vs_fifo_depth.svg"]
     for path in result.plots:
         data = path.read_bytes()

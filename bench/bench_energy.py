@@ -59,11 +59,21 @@ def run_power(synth: Path, out: Path, layer: str) -> dict:
 
 
 def sample(report: dict) -> dict:
-    """A calibration sample: the mean PE's logic dynamic energy and its events."""
+    """A calibration sample: the mean PE's events (the model's, recounted by this code)
+    and each unit's measured dynamic energy (pJ) and the logic's leakage."""
+    from eie_hw.config import EIEConfig
+    from sim.cli_power import _synthetic, model_figures
+    from sim.sweep.layers import parse_layers
+    layer, config = report["layer"], EIEConfig.from_dict(report["config"])
+    images, x_int, _ = _synthetic(parse_layers(layer["name"])[0], config, layer["balance"],
+                                  layer["seed"])
+    events = model_figures(images, x_int[0], config, report["clock_ns"], report)
     run_ns = report["cycles"] * report["clock_ns"]
-    return {"events_per_pe": report["model"]["events_per_pe"],
-            "logic_dynamic_pj_per_pe": report["logic_per_pe"]["dynamic_mw"] * run_ns,
-            "logic_leakage_mw_per_pe": report["logic_per_pe"]["leakage_mw"]}
+    units = {row["unit"]: (row["registers"]["dynamic_mw"]
+                           + row["combinational"]["dynamic_mw"]) * run_ns
+             for row in report["per_pe"]["rows"] if row["unit"] != "total"}
+    return {"events_per_pe": events["events_per_pe"], "unit_dynamic_pj": units,
+            "logic_leakage_mw": report["logic_per_pe"]["leakage_mw"]}
 
 
 def model_energy(layer: str, synth_config, clock_ns: float,
@@ -95,7 +105,8 @@ def model_energy(layer: str, synth_config, clock_ns: float,
         mask, fits = _model_inputs(task, images)[0][0][0], False
     timing = layer_timing(LayerShape(images, 0), mask, config.n_pes, config.fifo_depth,
                           config.bcast_width)
-    e = layer_energy(timing, config, clock_ns, library, coefficients, mappings=mappings)
+    e = layer_energy(timing, config, spec.rows, clock_ns, library, coefficients,
+                     mappings=mappings)
     return e["energy_nj"], timing.cycles, fits
 
 
@@ -142,6 +153,40 @@ def pe_table(report: dict) -> list[str]:
     return lines
 
 
+def fig9_rows(sweep_dir: Path) -> list[str]:
+    """Fig. 9 from an `eie sweep --sweep sram_width=...` folder: per layer and width the
+    Spmat reads, their energy (reads x the width's macro access energy) and the layer's
+    energy (the energy model), the minimum of each marked."""
+    import csv
+
+    from eie_hw.generate import pe_srams
+    from eie_hw.macro_energy import memory_energy
+    from eie_hw.macro_mapping import map_design
+    from eie_hw.macro_views import resolve_library
+    from eie_hw.config import EIEConfig
+    library = resolve_library("fakeram45")
+    rows = list(csv.DictReader((sweep_dir / "sweep.csv").open()))
+    layers: dict[str, list] = {}
+    for r in rows:
+        config = EIEConfig.from_dict({k: int(r[k]) for k in EIEConfig().to_dict()
+                                      if k in r})
+        spmat = next(m for m in map_design(pe_srams(config), library) if m.role == "spmat")
+        access_pj = memory_energy(spmat, library).access_pj
+        layers.setdefault(r["layer"], []).append(
+            (int(r["sram_width"]), int(r["spmat_reads"]), access_pj,
+             int(r["spmat_reads"]) * access_pj / 1e3, float(r["energy_nj"])))
+    lines = ["| layer | width | Spmat reads | pJ per read | Spmat read nJ | layer nJ |",
+             "|---|---|---|---|---|---|"]
+    for name, points in layers.items():
+        best_read = min(p[3] for p in points)
+        best = min(p[4] for p in points)
+        for width, reads, pj, read_nj, nj in points:
+            lines.append(f"| {name} | {width} | {reads:,} | {pj:.1f} | "
+                         f"{read_nj:,.0f}{' (min)' if read_nj == best_read else ''} | "
+                         f"{nj:,.0f}{' (min)' if nj == best else ''} |")
+    return lines
+
+
 def write_readme(text: str) -> None:
     path = ROOT / "bench" / "README.md"
     readme = path.read_text()
@@ -159,6 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", default="build/energy")
     parser.add_argument("--write-calibration", action="store_true")
     parser.add_argument("--readme", action="store_true")
+    parser.add_argument("--fig9", metavar="SWEEP_DIR",
+                        help="add Fig. 9 from an `eie sweep --sweep sram_width=...` folder")
     args = parser.parse_args(argv)
     synth, out = Path(args.synth), Path(args.output)
     reports = {name: run_power(synth, out, name) for name in CALIBRATION + VALIDATION}
@@ -171,7 +218,7 @@ def main(argv=None) -> int:
     if args.write_calibration:
         CALIBRATION_FILE.write_text(json.dumps({"coefficients": coefficients.to_dict()},
                                                indent=1) + "\n")
-    coeff = ", ".join(f"{e} {getattr(coefficients, e + '_pj'):.3f} pJ" for e in EVENTS)
+    coeff = ", ".join(f"{e} {getattr(coefficients, e + '_pj'):.4g} pJ" for e in EVENTS)
     text = "\n".join(
         [f"Measured {time.strftime('%Y-%m-%d')} with `python bench/bench_energy.py --synth "
          f"{synth}` (64 PEs, FIFO 8, 64-bit Spmat, fakeram45, Nangate45 typical, "
@@ -182,8 +229,13 @@ def main(argv=None) -> int:
          *check_rows(reports, VALIDATION, synth_config, coefficients), "",
          "Fit residuals on the calibration layers:", "",
          *check_rows(reports, CALIBRATION, synth_config, coefficients), "",
-         "Table III, energy per inference (all 64 PEs; the CCU not counted):", "",
-         *table_iii_rows(reports, synth_config, clock_ns, coefficients), ""])
+         "Table III, energy per inference at 800 MHz (`eie power`: the 64 PEs and the CCU; "
+         "the energy model: the 64 PEs):", "",
+         *table_iii_rows(reports, synth_config, clock_ns, coefficients), ""]
+        + (["Fig. 9, energy against the Spmat SRAM width (the energy model; the Spmat "
+            "capacity kept at 1 Mbit per PE; `eie sweep --layers Alex-7,Alex-8,VGG-7,NT-We,"
+            "NT-LSTM --sweep sram_width=32,64,128,256,512 --pes 64 --balance balanced -o "
+            f"{args.fig9}`):", "", *fig9_rows(Path(args.fig9)), ""] if args.fig9 else []))
     print(text)
     if args.readme:
         write_readme(text + "\n")

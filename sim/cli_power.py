@@ -24,7 +24,8 @@ def add_power_parser(sub) -> None:
                     "built, trace its switching activity (SAIF) over the compute phase, and "
                     "compute the mean PE's power: logic with OpenSTA from the measured "
                     "register activities, memories from the macros' energy per access and "
-                    "leakage. Writes OUT/report.json, OUT/report.txt and the traces.",
+                    "leakage. Writes OUT/report.json, OUT/report.txt, the layer's images and the "
+                    "OpenSTA scripts and logs (OUT/sta); the traces with --keep-traces.",
         epilog="example: eie synth --liberty ../shared/pdk/nangate45_typ.lib.gz -o "
                "build/synth && eie power --synth build/synth -o build/power  "
                "(see docs/hardware_flow.md, Power)")
@@ -43,7 +44,8 @@ def add_power_parser(sub) -> None:
     p.add_argument("--balance", default="balanced", choices=BALANCE_MODES,
                    help="row-to-PE assignment of a synthetic layer (default balanced)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic layer and input")
-    p.add_argument("--clock-ns", type=float, metavar="T",
+    from .clock import _period_arg
+    p.add_argument("--clock-ns", type=_period_arg, metavar="T",
                    help="clock period for power (default: the synthesis target, 1.25 ns = "
                         "the paper's 800 MHz)")
     p.add_argument("--keep-traces", action="store_true",
@@ -99,12 +101,13 @@ def model_figures(images, sample, config, clock_ns: float, report: dict) -> dict
     from .perf_model import LayerShape, layer_timing
     timing = layer_timing(LayerShape(images, 0), np.asarray(sample) != 0, config.n_pes,
                           config.fifo_depth, config.bcast_width)
-    events = event_counts(timing, config.n_pes)
+    rows = images.layers[0].rows
+    events = event_counts(timing, config, rows)
     out = {"cycles": timing.cycles,
            "events_per_pe": {k: round(v / config.n_pes, 3) for k, v in events.items()}}
     coefficients = calibrated()
     if coefficients.source != "uncalibrated":
-        estimate = layer_energy(timing, config, clock_ns, coefficients=coefficients)
+        estimate = layer_energy(timing, config, rows, clock_ns, coefficients=coefficients)
         measured = report["energy_per_inference_nj"]
         estimate = estimate["energy_nj"]
         out.update(energy_model_nj=round(estimate, 3), coefficients=coefficients.to_dict(),
@@ -127,9 +130,8 @@ def cmd_power(args) -> int:
     if sta is None:
         raise EIEError("OpenSTA (`sta`) is not installed: apt-get install opensta")
     synth = load_synth(args.synth)
-    clock_ns = args.clock_ns or float(synth.report.get("clock_ns") or 1.25)
-    if clock_ns <= 0:
-        raise EIEError(f"--clock-ns {clock_ns}: give a period above 0 ns")
+    clock_ns = (args.clock_ns if args.clock_ns is not None
+                else float(synth.report.get("clock_ns") or 1.25))
     config = synth.config
     if args.model:
         images, x_int, layer = _model(args.model, args.input, config, args.seed)

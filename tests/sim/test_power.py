@@ -120,7 +120,8 @@ def test_eie_power_end_to_end_on_a_tiny_design(tmp_path, capsys):
     rows = r["per_pe"]["rows"]
     assert rows[-1]["total_mw"] == pytest.approx(sum(x["total_mw"] for x in rows[:-1]), rel=1e-6)
     assert r["per_pe"]["total_mw"] > r["idle_pe_mw"]["total"] > 0
-    assert r["ccu"]["total_mw"] > 0 and r["ccu"]["activity"]["traced"] > 0
+    ccu = r["ccu"]["activity"]
+    assert r["ccu"]["total_mw"] > 0 and ccu["traced"] >= 0.99 * ccu["cut_bits"]
     assert r["accelerator"]["power_mw"] == pytest.approx(
         2 * r["per_pe"]["total_mw"] + r["ccu"]["total_mw"], rel=1e-6)
     assert r["energy_per_inference_nj"] == pytest.approx(

@@ -40,9 +40,11 @@ class InputLayer:
         return self.codes is not None
 
 
-def load_model(path, code_bits: int) -> list[InputLayer]:
+def load_model(path, code_bits: int, layer_order: list[str] | None = None) -> list[InputLayer]:
+    """The layers of a model file: our .npz, a safetensors file (PyTorch nn.Linear names;
+    `layer_order` picks and orders its layers) or an ONNX MLP, named by content."""
     path = Path(path)
-    arrays = read_npz(path)
+    arrays = read_model_arrays(path, layer_order)
     groups: dict[str, dict[str, np.ndarray]] = {}
     for key, value in arrays.items():
         name, dot, kind = key.rpartition(".")
@@ -57,6 +59,24 @@ def load_model(path, code_bits: int) -> list[InputLayer]:
               for name in names]
     check_chain(layers, path)
     return layers
+
+
+def read_model_arrays(path: Path, layer_order: list[str] | None = None) -> dict:
+    """A model file's arrays in .npz form (compress/model_formats.py)."""
+    from .model_formats import check_suffix, read_safetensors, sniff_format
+    head = file_head(path, "model file")
+    fmt = sniff_format(head, path.stat().st_size) or "npz"
+    check_suffix(path, fmt)
+    if layer_order and fmt != "safetensors":
+        kind = ("an ONNX graph, whose order is the graph's" if fmt == "onnx"
+                else "an .npz, whose order is the file's")
+        raise EIEError(f"--layers orders the layers of a .safetensors file; {path} is {kind}")
+    if fmt == "safetensors":
+        return read_safetensors(path, layer_order)
+    if fmt == "onnx":
+        from .model_onnx import load_onnx, onnx_arrays
+        return onnx_arrays(load_onnx(path), str(path))
+    return read_npz(path)
 
 
 # numpy allocates what a .npy header claims before reading the data, so a few bytes of

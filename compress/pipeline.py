@@ -40,6 +40,8 @@ class CompressOptions:
     # Row-to-PE assignment (compress/balance.py): "interleave" (row i -> PE i mod N, the
     # paper's) or "balanced" (rows permuted so every PE gets about the same work).
     balance: str = "interleave"
+    # A safetensors file's layers to take, in this order (None: all, in the file's order).
+    layer_order: list[str] | None = None
 
 
 def parse_layer_value(item: str, kind, what: str, expected: str | None = None):
@@ -156,7 +158,7 @@ def compress_file(model_path, out_dir, config: EIEConfig, options: CompressOptio
     t0 = time.perf_counter()
     target = check_output_path(out_dir, folder=True, force=force)   # before the work
     check_design_size(config, force)
-    layers = load_model(model_path, config.code_bits)
+    layers = load_model(model_path, config.code_bits, options.layer_order)
     check_pes_for_model(config, {layer.name: layer.shape[0] for layer in layers}, force)
     model = compress_layers(layers, config, options, progress=say)
     model.source = str(model_path)

@@ -28,9 +28,15 @@ def _non_negative_int(text: str) -> int:
 
 def _add_compress(sub) -> None:
     p = sub.add_parser("compress", help="prune, share weights, Huffman-code and pack a model",
-                       description="Compress the fully connected layers of MODEL.npz and "
-                                   "pack them into per-PE memory images in DIR.")
-    p.add_argument("model", metavar="MODEL.npz")
+                       description="Compress the fully connected layers of MODEL (an .npz "
+                                   "of <layer>.weight arrays, a .safetensors file with "
+                                   "PyTorch nn.Linear names, or an .onnx MLP; the format is "
+                                   "read from the content) and pack them into per-PE memory "
+                                   "images in DIR.")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--layers", metavar="L1,L2",
+                   help="a .safetensors file's layers to compress, in this order (default: "
+                        "all, in the file's order)")
     p.add_argument("-o", "--output", metavar="DIR", required=True)
     p.add_argument("--density", action="append", metavar="[LAYER=]D",
                    help="fraction of weights kept, for every layer or LAYER=D for one "
@@ -62,7 +68,9 @@ def _cmd_compress(args) -> int:
     options = CompressOptions(layer_density=layer_density, global_prune=args.global_prune,
                               weight_frac=weight_frac,
                               kmeans_iterations=args.kmeans_iterations,
-                              balance=args.balance)
+                              balance=args.balance,
+                              layer_order=([n.strip() for n in args.layers.split(",")
+                                            if n.strip()] if args.layers else None))
     if density is not None:
         options.density = density
     config = config_from_args(args)

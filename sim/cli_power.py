@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from eie_hw.errors import EIEError
-from eie_hw.output import add_force_argument, output_folder
+from eie_hw.output import add_force_argument, output_folder, write_json
 
 DEFAULT_LAYER = "Alex-8"
 
@@ -151,7 +151,9 @@ def cmd_power(args) -> int:
                                                staging, progress=_progress)
         seconds["simulation"] = round(time.perf_counter() - start, 1)
         _progress("reading the traces")
+        tick = time.perf_counter()
         activity = measure_activity(start_trace, end_trace, CLOCK_PS)
+        seconds["traces"] = round(time.perf_counter() - tick, 1)
         if not args.keep_traces:
             start_trace.unlink()
             end_trace.unlink()
@@ -165,7 +167,6 @@ def cmd_power(args) -> int:
         report = assemble(layer=layer, synth=synth, logic=logic, memories=memories,
                           ccu=ccu, cycles=pe.cycles, clock_ns=clock_ns, seconds=seconds)
         report["model"] = model_figures(images, x_int[0], config, clock_ns, report)
-        from eie_hw.output import write_json
         write_json(staging / "report.json", report)
         (staging / "report.txt").write_text(format_report(report))
     print(format_report(report), end="")

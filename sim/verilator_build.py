@@ -194,13 +194,13 @@ class Build:
 
 
 def _saif_args(config: EIEConfig) -> list[str]:
-    """Verilator traces arrays up to 32 entries and vectors up to 256 bits by default; a
-    SAIF for power must also see the accumulator register files (act_entries deep) and the
-    CCU's wide registers (a broadcast group and a queue entry: about n_pes x bcast_width x
-    act_bits bits)."""
-    wide = config.n_pes * config.bcast_width * (config.act_bits + 2) + 64
+    """A SAIF for power must see every register bit: the accumulator register files
+    (arrays act_entries deep; Verilator traces 32 entries by default) and the CCU's wide
+    registers and queue. `--trace-max-width` bounds an array's total bits too (measured:
+    a 64 x 32 array is dropped at 352), so it is set far above any register here; the
+    SRAM models' deep arrays stay untraced by their depth (they become macros)."""
     return ["--trace-max-array", str(max(128, config.act_entries)),
-            "--trace-max-width", str(max(256, wide))]
+            "--trace-max-width", str(1 << 20)]
 
 
 def _source_key(config: EIEConfig, fmt, build_args, library=None) -> str:

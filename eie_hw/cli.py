@@ -151,6 +151,7 @@ def _cmd_simulate(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from compress.cli_train import add_dsd_parser, add_train_parser
+    from sim.cli_evaluate import add_evaluate_parser
     from sim.cli_power import add_power_parser
     from sim.cli_sweep import add_sweep_parser
 
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth_parser(sub)
     add_sweep_parser(sub)
     add_power_parser(sub)
+    add_evaluate_parser(sub)
     add_train_parser(sub)
     add_dsd_parser(sub)
     add_demo_parser(sub)

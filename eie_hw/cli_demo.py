@@ -44,10 +44,9 @@ def cmd_demo(args) -> int:
 
 def _run(out: Path, config: EIEConfig, args) -> dict:
     """Train, compress, generate and simulate into `out`; the figures of the summary."""
-    import numpy as np
-
     from compress.datasets import load_dataset
     from compress.deep_compression import train_and_compress
+    from sim.evaluate import topk_accuracy
     from sim.run import simulate
 
     from .generate import generate
@@ -66,8 +65,9 @@ def _run(out: Path, config: EIEConfig, args) -> dict:
     write_json(out / "hardware.json", report, indent=None)
     labels = data.y_test[:n]
 
+    # The same figures as `eie evaluate DIR --backend B --samples N` gives.
     def accuracy(outputs) -> float:
-        return float(np.mean(np.argmax(np.asarray(outputs), axis=1) == labels))
+        return topk_accuracy(outputs, labels, 1)
 
     return {"training": training, "report": report, "n": n, "test_size": len(data.y_test),
             "hardware": accuracy(report["outputs"]),

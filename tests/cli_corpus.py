@@ -251,6 +251,27 @@ def _simulate_cases() -> list[tuple[str, list[str]]]:
     return cases
 
 
+def _evaluate_power_cases() -> list[tuple[str, list[str]]]:
+    """`eie evaluate` and `eie power` (issues 14, 15): bad folders, data sets, flags."""
+    cases = []
+    for name in ("missing", "subdir", "foreign", "text"):
+        cases.append((f"evaluate-dir-{name}", ["evaluate", f"{{{name}}}"]))
+        cases.append((f"power-synth-{name}", ["power", "--synth", f"{{{name}}}",
+                                              "-o", "{out}"]))
+    for name in ("missing", "text", "text_npy", "empty_file", "model"):
+        cases.append((f"evaluate-dataset-{name}", ["evaluate", "{good}", "--dataset",
+                                                   f"{{{name}}}"]))
+    for k, v in {"samples-0": ["--samples", "0"], "backend": ["--backend", "spice"],
+                 "json-dir": ["--json", "{subdir}"], "reference-missing":
+                 ["--reference", "{missing}"], "reference-text": ["--reference", "{text}"]
+                 }.items():
+        cases.append((f"evaluate-{k}", ["evaluate", "{good}", *v]))
+    for k, v in {"clock-0": ["--clock-ns", "0"], "layer": ["--layer", "Alex-9"],
+                 "both": ["--layer", "Alex-8", "--model", "{good}"]}.items():
+        cases.append((f"power-{k}", ["power", "--synth", "{subdir}", "-o", "{out}", *v]))
+    return cases
+
+
 def _clock_variants(head: list[str]) -> dict[str, list[str]]:
     """Bad --clock-ns / --synth-report values (simulate, sweep)."""
     values = {"clock-0": "0", "clock-neg": "-1.25", "clock-text": "fast", "clock-nan": "nan",
@@ -347,7 +368,8 @@ def _train_cases() -> list[tuple[str, list[str]]]:
 
 
 CASES = (_model_cases() + _compress_flag_cases() + _simulate_cases()
-         + _generate_synth_cases() + _sweep_cases() + _train_cases())
+         + _generate_synth_cases() + _sweep_cases() + _train_cases()
+         + _evaluate_power_cases())
 
 
 # ----------------------------------------------------------------------------- tampering

@@ -102,7 +102,7 @@ def test_corpus_is_large_enough():
     assert len(CASES) + len(TAMPERS) >= 150
     commands = {template[0] for _, template in CASES}
     assert commands == {"compress", "simulate", "generate", "synth", "sweep", "train", "dsd",
-                        "demo"}
+                        "demo", "evaluate", "power"}
 
 
 def test_the_untouched_folder_still_simulates(corpus, capsys):

@@ -77,7 +77,15 @@ def share_weights(weight: np.ndarray, mask: np.ndarray, code_bits: int,
     kept = weight[mask]
     if kept.size == 0:
         return codes, codebook
-    centroids, labels = kmeans_1d(kept, 2 ** code_bits - 1, max_iter=max_iter)
+    k = 2 ** code_bits - 1
+    distinct = np.unique(kept)
+    if distinct.size == k:
+        # Already shared (e.g. a model `eie export` wrote): its values are the centroids,
+        # with no error, and compressing the export again gives the same codebook.
+        centroids = distinct.astype(np.float64)
+        labels = np.searchsorted(distinct, kept)
+    else:
+        centroids, labels = kmeans_1d(kept, k, max_iter=max_iter)
     codes[mask] = labels + 1
     codebook[1:] = centroids
     return codes, codebook

@@ -241,9 +241,12 @@ def _make_layer(path: Path, name: str, arrays: dict, is_last: bool,
         relu = bool(flag.reshape(()).item())
     layer = InputLayer(name=name, relu=relu)
     if has_weight:
+        weight = _float_matrix(where, f"{name}.weight", arrays["weight"])
         if "codebook" in arrays:
-            raise EIEError(f"{where}: {name}.codebook goes with {name}.codes, not .weight")
-        layer.weight = _float_matrix(where, f"{name}.weight", arrays["weight"])
+            layer.codes, layer.codebook = _shared_weights(where, name, weight, arrays,
+                                                          code_bits)
+        else:
+            layer.weight = weight
     else:
         layer.codes, layer.codebook = _codes_and_codebook(where, name, arrays, code_bits)
     rows = layer.shape[0]
@@ -271,6 +274,24 @@ def _float_matrix(where: str, key: str, value) -> np.ndarray:
     if bad:
         raise EIEError(f"{where}: {key} contains {bad} NaN or infinite values")
     return value
+
+
+def _shared_weights(where: str, name: str, weight: np.ndarray, arrays: dict, code_bits: int):
+    """A dense `.weight` whose every value is an entry of its `.codebook` (what `eie
+    export` writes): the codes are the entries' indices, so the layer is taken as
+    already pruned and shared, exactly as it was compressed."""
+    _, codebook = _codes_and_codebook(where, name, {
+        "codes": np.zeros((1, 1), np.uint8), "codebook": arrays["codebook"]}, code_bits)
+    order = np.argsort(codebook, kind="stable")
+    index = np.searchsorted(codebook[order], weight)
+    index = np.minimum(index, len(codebook) - 1)
+    codes = order[index]
+    codes[weight == 0] = 0
+    if not np.array_equal(codebook[codes], weight):
+        raise EIEError(f"{where}: {name}.weight holds values that are not entries of "
+                       f"{name}.codebook: give the codebook the weights were shared with, "
+                       f"or drop it to share them again")
+    return codes.astype(np.uint8), codebook
 
 
 def _codes_and_codebook(where: str, name: str, arrays: dict, code_bits: int):

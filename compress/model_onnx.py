@@ -11,6 +11,7 @@ what would make the graph fit.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,19 @@ def onnx_arrays(model, where: str) -> dict[str, np.ndarray]:
         raise EIEError(f"{where}: the graph has {len(inputs)} inputs; an MLP has one")
     walk = _Walk(graph, consts, where)
     walk.run(inputs[0])
-    return walk.arrays()
+    arrays = walk.arrays()
+    # `eie export` stores each layer's codebook: the layers are shared already.
+    props = {p.key: p.value for p in model.metadata_props}
+    if "eie.codebooks" in props:
+        try:
+            books = json.loads(props["eie.codebooks"])
+        except json.JSONDecodeError:
+            raise EIEError(f"{where}: its eie.codebooks metadata is not JSON: export the "
+                           f"model again") from None
+        for name, book in books.items():
+            if f"{name}.weight" in arrays:
+                arrays[f"{name}.codebook"] = np.asarray(book, dtype=np.float32)
+    return arrays
 
 
 class _Walk:

@@ -82,6 +82,27 @@ def _cmd_compress(args) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a compressed model back as dense float weights "
+                                      "(.npz or .onnx)",
+                       description="Write the network compressed in DIR as dense float "
+                                   "weights (each weight its codebook value, pruned ones 0: "
+                                   "what the hardware computes before fixed-point "
+                                   "rounding), in the original row order: an .npz that "
+                                   "`eie compress` reads, or an ONNX graph of Gemm and Relu "
+                                   "nodes (the onnx extra).")
+    p.add_argument("model_dir", metavar="DIR", help="output directory of `eie compress`")
+    p.add_argument("-o", "--output", metavar="OUT.npz|OUT.onnx", required=True)
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args) -> int:
+    from compress.export import export
+    path = export(args.model_dir, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- simulate
 
 def _add_simulate(sub) -> None:
@@ -162,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the versions of eie and of the tools it finds, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_compress(sub)
+    _add_export(sub)
     _add_simulate(sub)
     add_generate_parser(sub)
     add_synth_parser(sub)

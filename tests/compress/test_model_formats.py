@@ -166,3 +166,36 @@ def test_format_is_named_by_content(tmp_path, weights, capsys):
     assert "holds an ONNX model under a .safetensors name" in capsys.readouterr().err
     assert main(["compress", str(npz), "-o", str(tmp_path / "o"), "--layers", "fc1"]) == 2
     assert "--layers orders the layers of a .safetensors file" in capsys.readouterr().err
+
+
+def test_export_round_trip_gives_the_same_images(tmp_path, capsys):
+    """compress -> export (.npz and .onnx, dense floats with their codebooks) -> compress:
+    identical images, even where k-means left a codebook entry unused."""
+    rng = np.random.default_rng(9)
+    weights = [(rng.normal(0, 0.5, (o, i)).astype(np.float32),
+                rng.normal(0, 0.1, o).astype(np.float32)) for i, o in ((24, 96), (96, 64))]
+    first = tmp_path / "first"
+    assert main(["compress", str(npz_model(tmp_path, weights)), "-o", str(first), "--pes",
+                 "4", "--density", "0.5"]) == 0
+    reference = images_digest(first)
+    for name in ("back.npz", "back.onnx"):
+        assert main(["export", str(first), "-o", str(tmp_path / name)]) == 0
+        assert compress(tmp_path, tmp_path / name) == reference
+    # The export is what the hardware computes: codebook values, pruned weights 0.
+    exported = np.load(tmp_path / "back.npz")
+    assert np.count_nonzero(exported["fc1.weight"]) == round(0.5 * weights[0][0].size)
+    assert len(np.unique(exported["fc1.weight"])) <= 16
+    assert exported["fc1.relu"] == 1 and exported["fc2.relu"] == 0
+    capsys.readouterr()
+    assert main(["export", str(first), "-o", str(tmp_path / "x.txt")]) == 2
+    assert "name the file .npz or .onnx" in capsys.readouterr().err
+
+
+def test_a_codebook_that_does_not_hold_the_weights_is_refused(tmp_path, capsys):
+    book = np.linspace(-1, 1, 16).astype(np.float32)
+    book[0] = 0
+    weight = np.array([[book[3], 0.0], [0.123, book[5]]], dtype=np.float32)
+    np.savez(tmp_path / "s.npz", **{"a.weight": weight, "a.codebook": book})
+    assert main(["compress", str(tmp_path / "s.npz"), "-o", str(tmp_path / "o")]) == 2
+    assert "a.weight holds values that are not entries of a.codebook" in \
+        capsys.readouterr().err

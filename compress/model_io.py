@@ -41,10 +41,17 @@ class InputLayer:
 
 
 def load_model(path, code_bits: int, layer_order: list[str] | None = None) -> list[InputLayer]:
-    """The layers of a model file: our .npz, a safetensors file (PyTorch nn.Linear names;
-    `layer_order` picks and orders its layers) or an ONNX MLP, named by content."""
-    path = Path(path)
-    arrays = read_model_arrays(path, layer_order)
+    """The layers of a model: a file (our .npz, a safetensors file with PyTorch nn.Linear
+    names, `layer_order` picking and ordering its layers, or an ONNX MLP, named by
+    content), or in memory a dict of .npz-style arrays or an `onnx.ModelProto`."""
+    if isinstance(path, dict):
+        arrays, path = dict(path), "the model's arrays"
+    elif type(path).__name__ == "ModelProto":
+        from .model_onnx import onnx_arrays
+        arrays, path = onnx_arrays(path, "the ONNX model"), "the ONNX model"
+    else:
+        path = Path(path)
+        arrays = read_model_arrays(path, layer_order)
     groups: dict[str, dict[str, np.ndarray]] = {}
     for key, value in arrays.items():
         name, dot, kind = key.rpartition(".")

@@ -161,7 +161,8 @@ def compress_file(model_path, out_dir, config: EIEConfig, options: CompressOptio
     layers = load_model(model_path, config.code_bits, options.layer_order)
     check_pes_for_model(config, {layer.name: layer.shape[0] for layer in layers}, force)
     model = compress_layers(layers, config, options, progress=say)
-    model.source = str(model_path)
+    model.source = (str(model_path) if isinstance(model_path, (str, Path))
+                    else f"<{type(model_path).__name__} in memory>")
     say("encoding and packing per-PE memory images")
     encoded = [encode_layer(layer.codes, config) for layer in model.layers]
     images = pack_layers(model.layers, config, encoded=encoded)

@@ -65,6 +65,12 @@ def test_evaluate_reproduces_the_demo(demo, tmp_path, capsys):
     assert full["compressed_float"]["top1"] == pytest.approx(
         training["accuracy"]["quantized"], abs=1e-6)
     assert full["hardware"] == full["golden"] and "top5" in full["golden"]
+    # The Amaranth backend (slow: 3 samples) agrees with the golden model bit for bit.
+    assert main(["evaluate", str(model), "--backend", "amaranth", "--samples", "3",
+                 "--json", str(tmp_path / "am.json")]) == 0
+    amaranth = json.loads((tmp_path / "am.json").read_text())
+    assert amaranth["golden_match"] is True
+    assert amaranth["accuracy"]["hardware"] == amaranth["accuracy"]["golden"]
 
 
 def test_evaluate_errors_are_one_line(demo, tmp_path, capsys):

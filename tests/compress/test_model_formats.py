@@ -199,3 +199,53 @@ def test_a_codebook_that_does_not_hold_the_weights_is_refused(tmp_path, capsys):
     assert main(["compress", str(tmp_path / "s.npz"), "-o", str(tmp_path / "o")]) == 2
     assert "a.weight holds values that are not entries of a.codebook" in \
         capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_scikit_learn_mlp_gives_the_npz_images(tmp_path):
+    """scikit-learn's coefs_ (in x out) transposed, as a dict or an .npz: the same."""
+    from sklearn.neural_network import MLPClassifier
+
+    from eie_hw import api
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 12)), rng.integers(0, 3, 60)
+    mlp = MLPClassifier(hidden_layer_sizes=(20,), max_iter=20, random_state=0).fit(x, y)
+    arrays = {}
+    for k, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_), start=1):
+        arrays[f"fc{k}.weight"], arrays[f"fc{k}.bias"] = w.T.astype(np.float32), b
+    np.savez(tmp_path / "sk.npz", **arrays)
+    api.compress(arrays, tmp_path / "a", pes=4, density=0.5)
+    assert compress(tmp_path, tmp_path / "sk.npz") == images_digest(tmp_path / "a")
+
+
+@pytest.mark.parametrize("case, message", [
+    ("trans_a", "has transA=1"),
+    ("two_inputs", "the graph has 2 inputs"),
+    ("no_layer", "has no Gemm or MatMul layer"),
+    ("softmax_not_last", "is not the last node"),
+])
+def test_more_rejected_graphs(tmp_path, weights, capsys, case, message):
+    (w1, b1), _ = weights
+    inits = {"W1": w1, "B1": b1}
+    extra_inputs = []
+    if case == "trans_a":
+        nodes = [helper.make_node("Gemm", ["x", "W1", "B1"], ["y"], name="fc1", transA=1,
+                                  transB=1)]
+    elif case == "two_inputs":
+        nodes = [helper.make_node("Gemm", ["x", "W1", "B1"], ["h"], name="fc1", transB=1),
+                 helper.make_node("Add", ["h", "x2"], ["y"], name="add")]
+        extra_inputs = [helper.make_tensor_value_info("x2", TensorProto.FLOAT, [1, DIMS[1]])]
+    elif case == "no_layer":
+        nodes, inits = [helper.make_node("Identity", ["x"], ["y"], name="i")], {}
+    else:
+        nodes = [helper.make_node("Gemm", ["x", "W1", "B1"], ["h"], name="fc1", transB=1),
+                 helper.make_node("Softmax", ["h"], ["s"], name="sm"),
+                 helper.make_node("Relu", ["s"], ["y"], name="r")]
+    path = onnx_model(tmp_path / f"{case}.onnx", nodes, inits, out_dim=DIMS[1])
+    if extra_inputs:
+        model = onnx.load(str(path))
+        model.graph.input.extend(extra_inputs)
+        onnx.save(model, str(path))
+    assert main(["compress", str(path), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -1,6 +1,6 @@
 """Power of a synthesized netlist with OpenSTA (`report_power`), from input activities.
 
-Issue 14 (in progress): the logic part of `eie power`. What Debian's OpenSTA 2.0.17 offers
+The logic part of `eie power` (sim/power.py). What Debian's OpenSTA 2.0.17 offers
 and what it does not, measured on hand-made netlists (tests/eie_hw/test_power_sta.py):
 
 * an activity is transitions per clock period, with a duty (fraction of time high);
@@ -15,9 +15,10 @@ and what it does not, measured on hand-made netlists (tests/eie_hw/test_power_st
   flip-flop output or a gate input changes nothing. There is no `read_vcd`/`read_saif`.
 
 So a simulation's register activities reach the logic only as input-port activities:
-`cut_registers` turns each flip-flop's output net into an input port of its own (Yosys
-`expose -cut`), named after the register (`<unit>.<signal>[bit].i`), and the caller
-sets the activity the simulation measured on it.
+`cut_registers` turns each flip-flop's output nets (Q and QN) and each macro's read data
+into input ports of their own (Yosys `expose -cut`, renamed `eie_cut_<n>`; `CutBit`
+names the register each bit stands for), and the caller sets the activity the
+simulation measured on it.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ def add_sweep_parser(sub) -> None:
     from .clock import add_clock_arguments
     from .sweep import BACKENDS, TABLE_III, jobs_default
     p = sub.add_parser(
-        "sweep", help="design-space sweep: cycles, load balance, Spmat reads (and area) per "
-                      "config",
+        "sweep", help="design-space sweep: cycles, load balance, Spmat reads, energy (and "
+                      "area) per config",
         description="Run every combination of the swept config values on every layer with "
                     "the performance model (or Verilator) and write OUT/sweep.csv, "
                     "OUT/sweep.json and plots (PNG + SVG) into OUT/plots; OUT is replaced only "

@@ -60,20 +60,19 @@ def run_power(synth: Path, out: Path, layer: str) -> dict:
 
 
 def sample(report: dict) -> dict:
-    """A calibration sample: the mean PE's events (the model's, recounted by this code)
-    and each unit's measured dynamic energy (pJ) and the logic's leakage."""
-    from eie_hw.config import EIEConfig
-    from sim.cli_power import _synthetic, model_figures
-    from sim.sweep.layers import parse_layers
-    layer, config = report["layer"], EIEConfig.from_dict(report["config"])
-    images, x_int, _ = _synthetic(parse_layers(layer["name"])[0], config, layer["balance"],
-                                  layer["seed"])
-    events = model_figures(images, x_int[0], config, report["clock_ns"], report)
+    """A calibration sample: the mean PE's events (the model's, as `eie power` counted
+    them for its run) and each unit's measured dynamic energy (pJ) and the logic's
+    leakage."""
+    events = report["model"]["events_per_pe"]
+    missing = [e for e in EVENTS if e not in events]
+    if missing:
+        raise EIEError(f"{report['layer']['name']}: its eie power report lacks the events "
+                       f"{', '.join(missing)} (an older eie): delete its folder and re-run")
     run_ns = report["cycles"] * report["clock_ns"]
     units = {row["unit"]: (row["registers"]["dynamic_mw"]
                            + row["combinational"]["dynamic_mw"]) * run_ns
              for row in report["per_pe"]["rows"] if row["unit"] != "total"}
-    return {"events_per_pe": events["events_per_pe"], "unit_dynamic_pj": units,
+    return {"events_per_pe": events, "unit_dynamic_pj": units,
             "logic_leakage_mw": report["logic_per_pe"]["leakage_mw"]}
 
 

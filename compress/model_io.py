@@ -287,8 +287,7 @@ def _shared_weights(where: str, name: str, weight: np.ndarray, arrays: dict, cod
     """A dense `.weight` whose every value is an entry of its `.codebook` (what `eie
     export` writes): the codes are the entries' indices, so the layer is taken as
     already pruned and shared, exactly as it was compressed."""
-    _, codebook = _codes_and_codebook(where, name, {
-        "codes": np.zeros((1, 1), np.uint8), "codebook": arrays["codebook"]}, code_bits)
+    codebook = _checked_codebook(where, name, arrays["codebook"], code_bits)
     order = np.argsort(codebook, kind="stable")
     index = np.searchsorted(codebook[order], weight)
     index = np.minimum(index, len(codebook) - 1)
@@ -313,7 +312,13 @@ def _codes_and_codebook(where: str, name: str, arrays: dict, code_bits: int):
     if codes.min() < 0 or codes.max() >= size:
         raise EIEError(f"{where}: {name}.codes must lie in 0..{size - 1} for code_bits "
                        f"{code_bits}, found {codes.min()}..{codes.max()}")
-    codebook = np.asarray(arrays["codebook"])
+    return codes.astype(np.uint8), _checked_codebook(where, name, arrays["codebook"], code_bits)
+
+
+def _checked_codebook(where: str, name: str, codebook, code_bits: int) -> np.ndarray:
+    """`<layer>.codebook` as float32: 2**code_bits finite entries, entry 0 exactly 0."""
+    size = 1 << code_bits
+    codebook = np.asarray(codebook)
     _check_dtype(where, f"{name}.codebook", codebook, "iuf")
     if codebook.shape != (size,):
         raise EIEError(f"{where}: {name}.codebook must have {size} entries (2**code_bits), "
@@ -324,7 +329,7 @@ def _codes_and_codebook(where: str, name: str, arrays: dict, code_bits: int):
     if codebook[0] != 0:
         raise EIEError(f"{where}: {name}.codebook[0] is {codebook[0]}, but entry 0 is "
                        f"reserved for pruned weights and must be exactly 0")
-    return codes.astype(np.uint8), codebook
+    return codebook
 
 
 def check_chain(layers: list[InputLayer], path) -> None:

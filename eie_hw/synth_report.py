@@ -48,10 +48,15 @@ def _row(key: str, label: str, f: dict, paper: dict) -> dict:
     return row
 
 
+def unit_instance(mapping) -> str:
+    """The PE unit instance a memory sits in (`pe0.spmat.sram` -> `spmat`; "" for none)."""
+    return mapping.name.split(".")[1] if mapping.name.count(".") >= 2 else ""
+
+
 def _memories_by_unit(mappings, key_of_instance: dict) -> dict[str, list]:
     out: dict[str, list] = {}
     for m in mappings:
-        inst = m.name.split(".")[1] if m.name.count(".") >= 2 else ""
+        inst = unit_instance(m)
         entry = {"role": m.role, "kind": m.kind}
         if m.kind == "macro":
             entry.update(macro=m.macro, count=m.count, area_um2=round(m.area_um2, 3))

@@ -64,14 +64,11 @@ def _synthetic(spec, config, balance: str, seed: int):
     from compress.encode import encode_layer
     from compress.images import pack_layers
 
-    from .sweep.layers import seed_for, synthetic_layer, synthetic_masks
+    from .sweep.layers import synthetic_inputs, synthetic_layer
     layers = assign_rows([synthetic_layer(spec, config, seed)], config.n_pes, balance)
     images = pack_layers(layers, config,
                          encoded=[encode_layer(layer.codes, config) for layer in layers])
-    mask = synthetic_masks(spec, 1, seed)[0]
-    rng = np.random.default_rng(seed_for("values", seed))
-    hi = 1 << min(config.act_bits - 1, config.act_frac + 2)
-    x_int = np.where(mask, rng.integers(1, hi, len(mask)), 0)[None, :]
+    _, x_int = synthetic_inputs(spec, config, 1, seed)
     layer = {"name": spec.name, "cols": spec.cols, "rows": spec.rows,
              "weight_density": spec.weight_density, "act_density": spec.act_density,
              "paper_us": spec.paper_us, "balance": balance, "seed": seed}
@@ -107,9 +104,9 @@ def model_figures(images, sample, config, clock_ns: float, report: dict) -> dict
            "events_per_pe": {k: round(v / config.n_pes, 3) for k, v in events.items()}}
     coefficients = calibrated()
     if coefficients.source != "uncalibrated":
-        estimate = layer_energy(timing, config, rows, clock_ns, coefficients=coefficients)
+        estimate = layer_energy(timing, config, rows, clock_ns,
+                                coefficients=coefficients)["energy_nj"]
         measured = report["energy_per_inference_nj"]
-        estimate = estimate["energy_nj"]
         out.update(energy_model_nj=round(estimate, 3), coefficients=coefficients.to_dict(),
                    energy_model_error=round(estimate / measured - 1, 4) if measured else None)
     return out

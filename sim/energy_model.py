@@ -25,6 +25,7 @@ not the cost of each: the calibration is the paper configuration's.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ class LogicCoefficients:
 CALIBRATION_FILE = Path(__file__).with_name("energy_calibration.json")
 
 
+@functools.lru_cache(maxsize=1)
 def calibrated() -> LogicCoefficients:
     """The coefficients `python bench/bench_energy.py` fitted (sim/energy_calibration.json:
     `eie power` runs of the paper configuration, Nangate45 typical, fakeram45)."""

@@ -89,12 +89,11 @@ def trace_compute(images_dir, images, x_int, synth: SynthInputs, work: Path,
                   progress=None) -> tuple[Path, Path]:
     """SAIF traces of one sample stopped at the layer's start and at its end."""
     from .verilator_backend import run_verilator
-    macros = synth.library if synth.library is not None else None
     traces = []
     for stop in ("compute_start", "compute_end"):
         path = work / f"{stop}.saif"
         run_verilator(images_dir, images, x_int[:1], synth.config, waves=str(path),
-                      macros=macros, stop=stop, progress=progress)
+                      macros=synth.library, stop=stop, progress=progress)
         traces.append(path)
     return traces[0], traces[1]
 
@@ -170,7 +169,7 @@ def macro_accesses(pe: Activity, mappings, clock_ps: float) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- power
 
-# The synthesized parts `eie power` measures: netlist file, top module, trace scope.
+# The synthesized parts `eie power` measures: netlist file and top module.
 PARTS = {"pe": ("pe_netlist.v", "eie_pe"), "ccu": ("ccu_netlist.v", "eie_ccu")}
 
 

@@ -4,7 +4,7 @@ and the layer's energy per inference; report.json and report.txt."""
 
 from __future__ import annotations
 
-from eie_hw.synth_report import TABLE_II_UNITS
+from eie_hw.synth_report import TABLE_II_UNITS, unit_instance
 
 REPORT_FORMAT = "eie-power-report"
 REPORT_VERSION = 1
@@ -13,7 +13,6 @@ PAPER_PE_MW = {"total": 9.157, "memory": 5.416, "registers": 1.026, "combination
                "act_queue": 0.112, "ptr_read": 1.807, "spmat_read": 4.955,
                "arithm_unit": 1.162, "act_rw": 1.122}
 PAPER_PES = 64
-PAPER_CLOCK_NS = 1.25
 KINDS = ("memory", "registers", "combinational")
 _UNIT_OF_INSTANCE = {inst: key for key, _, inst, _ in TABLE_II_UNITS}
 
@@ -38,8 +37,7 @@ def table(logic: dict, memories: dict, mappings) -> list[dict]:
         for kind, (internal, switching, leakage) in kinds.items():
             row[kind]["dynamic_mw"] += (internal + switching) * 1e3
             row[kind]["leakage_mw"] += leakage * 1e3
-    unit_of_role = {m.role: _unit_of(m.name.split(".")[1] if m.name.count(".") >= 2 else "")
-                    for m in mappings}
+    unit_of_role = {m.role: _unit_of(unit_instance(m)) for m in mappings}
     for role, figures in memories.items():
         cell = rows[unit_of_role.get(role, "other")]["memory"]
         cell["dynamic_mw"] += figures["dynamic_mw"]
@@ -53,8 +51,7 @@ def table(logic: dict, memories: dict, mappings) -> list[dict]:
     out.append(total)
     for row in out:
         row["total_mw"] = sum(row[k]["dynamic_mw"] + row[k]["leakage_mw"] for k in KINDS)
-        paper = PAPER_PE_MW.get(row["unit"] if row["unit"] != "total" else "total")
-        row["paper_mw"] = paper
+        row["paper_mw"] = PAPER_PE_MW.get(row["unit"])
         _round(row)
     return out
 

@@ -4,7 +4,9 @@ and inputs, and the comparisons of a run against the golden model or another run
 `tests/conftest.py` makes this module importable as `helpers` from every test folder.
 """
 
+import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -118,3 +120,12 @@ def makefile_variables(text: str) -> dict[str, str]:
     text = text.replace("\\\n", " ")
     return {m.group(1): " ".join(m.group(2).split())
             for m in re.finditer(r"^export (\w+)\s*\??=\s*(.*)$", text, re.M)}
+
+
+def images_digest(folder: Path) -> str:
+    """One hash of every memory image a compressed folder holds (names and bytes)."""
+    h = hashlib.sha256()
+    for path in sorted((Path(folder) / "images").rglob("*")):
+        if path.is_file():
+            h.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
+    return h.hexdigest()

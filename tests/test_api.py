@@ -2,7 +2,6 @@
 the same weights give from a file; the calls return the CLI's reports; the example
 script runs (golden backend)."""
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +11,9 @@ import pytest
 
 from eie_hw import api
 from eie_hw.errors import EIEError
+from helpers import images_digest
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted((folder / "images").rglob("*")):
-        if path.is_file():
-            h.update(path.relative_to(folder).as_posix().encode() + path.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +28,12 @@ def test_in_memory_models_match_the_file(tmp_path, arrays):
     np.savez(tmp_path / "m.npz", **arrays)
     from_file = api.compress(tmp_path / "m.npz", tmp_path / "a", pes=4, density=0.3)
     from_dict = api.compress(arrays, tmp_path / "b", pes=4, density=0.3)
-    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert images_digest(tmp_path / "a") == images_digest(tmp_path / "b")
     assert from_file.report["layers"] == from_dict.report["layers"]
     onnx = pytest.importorskip("onnx")
     api.export(tmp_path / "a", tmp_path / "e.onnx")
     api.compress(onnx.load(str(tmp_path / "e.onnx")), tmp_path / "c", pes=4, density=0.3)
-    assert digest(tmp_path / "c") == digest(tmp_path / "a")
+    assert images_digest(tmp_path / "c") == images_digest(tmp_path / "a")
 
 
 def test_calls_return_the_cli_reports(tmp_path, arrays):

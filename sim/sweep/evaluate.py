@@ -16,7 +16,8 @@ from eie_hw.config import EIEConfig
 from eie_hw.errors import EIEError
 
 from .cache import content_key
-from .layers import LayerSpec, ModelSource, remember, seed_for, synthetic_layer, synthetic_masks
+from .layers import (LayerSpec, ModelSource, remember, seed_for, synthetic_inputs,
+                     synthetic_layer)
 from .options import AUTO_FIELDS, point_label
 
 
@@ -108,10 +109,7 @@ def _model_inputs(task: PointTask, images):
     from sim.perf_model import layer_inputs_from_golden
     cfg = images.config
     if isinstance(task.layer, LayerSpec):
-        masks = synthetic_masks(task.layer, task.samples, task.seed)
-        rng = np.random.default_rng(seed_for("values", task.seed))
-        hi = 1 << min(cfg.act_bits - 1, cfg.act_frac + 2)
-        x_int = np.array([np.where(m, rng.integers(1, hi, len(m)), 0) for m in masks])
+        masks, x_int = synthetic_inputs(task.layer, cfg, task.samples, task.seed)
         return [[m] for m in masks], None, x_int
     if task.layer.input is not None:
         from sim.run import load_inputs

@@ -189,6 +189,15 @@ def synthetic_masks(spec: LayerSpec, samples: int, seed: int) -> list[np.ndarray
     return [rng.random(spec.cols) < spec.act_density for _ in range(samples)]
 
 
+def synthetic_inputs(spec: LayerSpec, config: EIEConfig, samples: int, seed: int):
+    """Per sample the non-zero pattern (`synthetic_masks`) and the integer input: random
+    values 1 .. 2**(act_frac + 2) - 1 where the pattern is set."""
+    masks = synthetic_masks(spec, samples, seed)
+    rng = np.random.default_rng(seed_for("values", seed))
+    hi = 1 << min(config.act_bits - 1, config.act_frac + 2)
+    return masks, np.array([np.where(m, rng.integers(1, hi, len(m)), 0) for m in masks])
+
+
 def synthetic_layer(spec: LayerSpec, config: EIEConfig, seed: int):
     from compress.fixedpoint import choose_weight_frac
     from compress.model import CompressedLayer

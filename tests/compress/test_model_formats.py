@@ -2,13 +2,13 @@
 same weights in an .npz; every unsupported graph is one clear error; formats are named
 by content."""
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from eie_hw.cli import main
+from helpers import images_digest
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -22,14 +22,6 @@ def weights():
     rng = np.random.default_rng(5)
     return [(rng.normal(0, 0.5, (o, i)).astype(np.float32),
              rng.normal(0, 0.1, o).astype(np.float32)) for i, o in zip(DIMS, DIMS[1:])]
-
-
-def images_digest(out: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted((out / "images").rglob("*")):
-        if path.is_file():
-            h.update(path.relative_to(out).as_posix().encode() + path.read_bytes())
-    return h.hexdigest()
 
 
 def compress(tmp_path, model: Path, *flags) -> str:
